@@ -1,0 +1,51 @@
+# Set-up and entry points. `make test` and `make example` do all set-up from nothing:
+# Debian packages (apt-get, as root), Caffe built into a cache folder (or reused), .venv/.
+#
+#   make test       set up, then run the test suite
+#   make example    set up, then train the example nets and write results/ and figures
+#   make bench      set up, then run the speed benchmark
+#
+# PYTHON picks the interpreter the venv is made from (default: python3 on PATH).
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+PIP_INSTALL := $(VPY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt
+
+.PHONY: setup system-packages caffe test example example-quick bench clean-venv
+
+setup: caffe $(VENV)/.project-installed
+
+system-packages:
+	@scripts/install_system_packages.sh
+
+$(VENV)/bin/python: | system-packages
+	@echo "[setup] creating $(VENV) from $$($(PYTHON) -c 'import sys; print(sys.executable)')"
+	@$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.requirements-installed: requirements/constraints.txt requirements/caffe-runtime.txt requirements/dev.txt | $(VENV)/bin/python
+	@echo "[setup] installing Python packages into $(VENV)"
+	@$(PIP_INSTALL) -r requirements/dev.txt
+	@touch $@
+
+$(VENV)/.project-installed: setup.py $(VENV)/.requirements-installed
+	@$(PIP_INSTALL) --no-deps -e .
+	@touch $@
+
+# Always asks the build script: it answers from its cache in a second when nothing changed.
+caffe: $(VENV)/.requirements-installed
+	@root=$$(scripts/build_caffe.sh $(VPY)) && scripts/wire_venv.sh $(VENV) "$$root"
+
+test: setup
+	$(VPY) -m pytest tests
+
+example: setup
+	$(VPY) -m examples.run_all
+
+example-quick: setup
+	$(VPY) -m examples.run_all --quick
+
+bench: setup
+	$(VPY) -m benchmarks.run
+
+clean-venv:
+	rm -rf $(VENV)

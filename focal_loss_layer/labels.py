@@ -1,0 +1,89 @@
+"""Reading bottom[1]: which of the two label forms it is, whether its values are allowed, and the
+per-logit targets and ignore mask it stands for.
+
+Form (a) "targets": the same shape as the logits (N, C, *spatial); per-class targets in [0, 1]
+    (binary multi-label, one-hot or soft), or ignore_label to skip that logit.
+Form (b) "indices": shape (N, *spatial) or (N, 1, *spatial); integers 0..C, 0 = background
+    (negative for every class), c = positive for class c (channel c−1) and negative for the
+    others, or ignore_label to skip the whole position.
+A label blob with exactly the logits' shape is always form (a).
+"""
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+
+from .errors import InputError
+
+TARGETS = "targets"
+INDICES = "indices"
+
+
+def label_form(logits_shape: Tuple[int, ...], labels_shape: Tuple[int, ...]) -> str:
+    """TARGETS or INDICES for these shapes; InputError if the labels fit neither form."""
+    logits_shape, labels_shape = tuple(logits_shape), tuple(labels_shape)
+    if len(logits_shape) < 2:
+        raise InputError(f"bottom[0] (logits) has shape {logits_shape}; expected (N, C) or "
+                         "(N, C, *spatial) with the class axis at 1")
+    if labels_shape == logits_shape:
+        return TARGETS
+    n, spatial = logits_shape[0], logits_shape[2:]
+    if labels_shape in ((n,) + spatial, (n, 1) + spatial):
+        return INDICES
+    c = logits_shape[1]
+    raise InputError(
+        f"bottom[1] (labels) has shape {labels_shape}, which fits neither label form for logits "
+        f"of shape {logits_shape}: per-class targets need shape {logits_shape}; class indices "
+        f"need shape {(n,) + spatial} or {(n, 1) + spatial} (values 0..{c}, 0 = background)")
+
+
+@dataclass
+class Targets:
+    """targets: (N, C, *spatial) float in [0, 1] (unsmoothed); valid: bool, same shape, or None
+    when nothing is ignored."""
+
+    targets: np.ndarray
+    valid: Optional[np.ndarray]
+
+
+def check_labels(labels: np.ndarray, form: str, num_classes: int,
+                 ignore_label: Optional[int]) -> None:
+    """Raise InputError, naming the first offending value and its index, unless every label is
+    allowed for its form (or equals ignore_label)."""
+    labels = np.asarray(labels)
+    ignored = (labels == ignore_label) if ignore_label is not None else False
+    if form == TARGETS:
+        bad = ~((labels >= 0) & (labels <= 1)) & ~ignored
+        allowed = "per-class targets must lie in [0, 1]"
+    else:
+        bad = ~((labels >= 0) & (labels <= num_classes) & (labels == np.round(labels))) & ~ignored
+        allowed = f"class-index labels must be integers 0..{num_classes} (0 = background)"
+    if np.any(bad):
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        ignore_text = (f" or ignore_label={ignore_label}" if ignore_label is not None
+                       else " (no ignore_label is set)")
+        raise InputError(f"bottom[1] (labels) holds {np.count_nonzero(bad)} value(s) not allowed; "
+                         f"the first is {labels[where]!r} at index {where}: {allowed}{ignore_text}")
+
+
+def read_labels(labels: np.ndarray, logits_shape: Tuple[int, ...],
+                ignore_label: Optional[int] = None) -> Targets:
+    """Checked per-logit targets and ignore mask for labels in either form."""
+    form = label_form(logits_shape, labels.shape)
+    num_classes = logits_shape[1]
+    check_labels(labels, form, num_classes, ignore_label)
+    if form == TARGETS:
+        valid = None if ignore_label is None else labels != ignore_label
+        targets = np.where(valid, labels, 0.0) if valid is not None else labels
+        return Targets(np.asarray(targets, dtype=np.float64), _all_or_none(valid))
+    indices = labels.reshape((logits_shape[0], 1) + tuple(logits_shape[2:]))
+    class_ids = np.arange(1, num_classes + 1).reshape((1, -1) + (1,) * (len(logits_shape) - 2))
+    targets = (indices == class_ids).astype(np.float64)
+    valid = None
+    if ignore_label is not None:
+        valid = np.broadcast_to(indices != ignore_label, logits_shape)
+    return Targets(targets, _all_or_none(valid))
+
+
+def _all_or_none(valid: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    return None if valid is None or valid.all() else np.ascontiguousarray(valid)

@@ -1,0 +1,44 @@
+"""Random inputs shared by the core and layer tests: logits with both label forms and every
+option, small enough for per-element loops."""
+import numpy as np
+
+GAMMAS = (0.0, 0.5, 1.0, 2.0, 5.0)
+NORMALIZATIONS = ("batch_size", "full", "valid", "positives", "none")
+
+# Settings as param_str dicts; each names what it exercises.
+OPTION_SETS = {
+    "plain": {},
+    "alpha": {"alpha": 0.25},
+    "class_balances_list": {"class_balances": [0.5, 2.0, 1.0]},
+    "class_balances_dict": {"class_balances": {"2": 3.0, 3: 0.0}},
+    "ignore_label": {"ignore_label": -1},
+    "label_smoothing": {"label_smoothing": 0.1},
+    "everything": {"alpha": 0.75, "class_balances": [1.5, 0.5, 2.0], "ignore_label": 255,
+                   "label_smoothing": 0.2, "normalization": "positives"},
+}
+
+
+def naive_kwargs(settings, num_classes=3):
+    """The same settings in naive_focal_loss's terms."""
+    from focal_loss_layer.params import parse_param_str
+    import json
+    params = parse_param_str(json.dumps(settings))
+    return dict(gamma=params.focusing_parameter, alpha=params.alpha,
+                class_weights=params.class_weights(num_classes), normalization=params.normalization,
+                ignore_label=params.ignore_label, label_smoothing=params.label_smoothing)
+
+
+def make_case(rng, form, shape=(2, 3, 4), ignore_label=None, soft=False, scale=3.0):
+    """(logits, labels) of the given logits shape; form 'targets' or 'indices'."""
+    logits = rng.normal(scale=scale, size=shape)
+    n, c = shape[:2]
+    spatial = shape[2:]
+    if form == "targets":
+        labels = rng.uniform(size=shape) if soft else (rng.uniform(size=shape) < 0.3).astype(float)
+        if ignore_label is not None:
+            labels[rng.uniform(size=shape) < 0.2] = ignore_label
+    else:
+        labels = rng.integers(0, c + 1, size=(n,) + spatial).astype(float)
+        if ignore_label is not None:
+            labels[rng.uniform(size=labels.shape) < 0.2] = ignore_label
+    return logits, labels

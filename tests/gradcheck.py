@@ -1,0 +1,36 @@
+"""Central-difference gradient checking (after Caffe's test_gradient_check_util.hpp): a relative
+threshold scaled by max(|analytic|, |numeric|, 1), failures reported with index and values."""
+import numpy as np
+
+
+def numeric_gradient(loss_of, x, step):
+    """d loss_of(x) / dx by central differences, one element at a time (x is restored)."""
+    grad = np.zeros_like(x, dtype=np.float64)
+    for index in np.ndindex(*x.shape):
+        original = x[index]
+        x[index] = original + step
+        plus = loss_of(x)
+        x[index] = original - step
+        minus = loss_of(x)
+        x[index] = original
+        grad[index] = (plus - minus) / (2 * step)
+    return grad
+
+
+def assert_gradient_close(analytic, numeric, inputs, threshold):
+    """Fail listing the worst offenders: index, input, analytic and numeric values."""
+    analytic = np.asarray(analytic, dtype=np.float64)
+    scale = np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), 1.0)
+    error = np.abs(analytic - numeric) / scale
+    if np.all(error <= threshold):
+        return
+    worst = np.argsort(error, axis=None)[::-1][:5]
+    lines = []
+    for flat in worst:
+        index = np.unravel_index(flat, analytic.shape)
+        if error[index] <= threshold:
+            break
+        lines.append(f"  index {tuple(int(i) for i in index)}: input {inputs[index]!r}, analytic "
+                     f"{analytic[index]!r}, numeric {numeric[index]!r}, rel. error {error[index]:.3g}")
+    raise AssertionError(f"{np.count_nonzero(error > threshold)} gradient entries off by more "
+                         f"than {threshold:g} (relative):\n" + "\n".join(lines))
