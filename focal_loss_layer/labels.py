@@ -63,7 +63,7 @@ def check_labels(labels: np.ndarray, form: str, num_classes: int,
         ignore_text = (f" or ignore_label={ignore_label}" if ignore_label is not None
                        else " (no ignore_label is set)")
         raise InputError(f"bottom[1] (labels) holds {np.count_nonzero(bad)} value(s) not allowed; "
-                         f"the first is {labels[where]!r} at index {where}: {allowed}{ignore_text}")
+                         f"the first is {labels[where].item()!r} at index {where}: {allowed}{ignore_text}")
 
 
 def read_labels(labels: np.ndarray, logits_shape: Tuple[int, ...],

@@ -65,5 +65,5 @@ def _check_finite(logits: np.ndarray) -> None:
         where = tuple(int(i) for i in np.argwhere(~finite)[0])
         raise InputError(
             f"bottom[0] (logits) holds {logits.size - np.count_nonzero(finite)} non-finite "
-            f"value(s) (NaN or ±inf); the first is {logits[where]} at index {where}. The net "
+            f"value(s) (NaN or ±inf); the first is {logits[where].item()} at index {where}. The net "
             "diverged or its input holds NaN: lower base_lr, clip gradients, or check the data")

@@ -12,7 +12,7 @@
 #   CAFFE_BUILD_JOBS        parallel compile jobs (default: number of cores)
 #
 # The build folder is named by source version and a hash of everything that shapes the build
-# (patches, Makefile.config template, this script, the interpreter and numpy), so a change in any
+# (source sha256, patches, the Makefile.config made from the template and the interpreter, numpy), so a change in any
 # of them builds anew and an unchanged setup reuses the build. A build is made in a temporary
 # folder and renamed into place only once it is complete: a half-finished build never counts.
 set -euo pipefail
@@ -46,7 +46,7 @@ sed -e "s|@PYTHON_INCLUDE@|$py_include|" -e "s|@NUMPY_INCLUDE@|$numpy_include|" 
     -e "s|@PYTHON_LIBDIR@|$py_libdir|" -e "s|@PYTHON_NODOT@|$py_nodot|" \
     -e "s|@PYTHON_VERSION@|$py_version|" "$here/caffe/Makefile.config.in" > "$config_file"
 
-build_key="$( { echo "$CAFFE_SHA256 numpy=$numpy_version"; cat "$config_file" "$0" \
+build_key="$( { echo "$CAFFE_SHA256 numpy=$numpy_version"; cat "$config_file" \
   "$here"/caffe/patches/*.patch; } | sha256sum | cut -c1-12)"
 cache_root="${FOCAL_LOSS_CAFFE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/focal_loss_layer}"
 build_dir="$cache_root/caffe-$CAFFE_VERSION-$build_key"
@@ -57,7 +57,7 @@ if [ -f "$stamp" ]; then
   echo "$build_dir"
   exit 0
 fi
-say "no finished build at $build_dir: building (first time: ~4 minutes on 2 cores)"
+say "no finished build at $build_dir: building (about 7 minutes on 2 cores)"
 mkdir -p "$cache_root/downloads"
 
 tarball="$cache_root/downloads/$CAFFE_PACKAGE-$CAFFE_VERSION.tar.gz"

@@ -1,0 +1,42 @@
+"""FocalLossLayer under Caffe's command-line tool: a clean run, and each kind of bad input making
+the tool exit non-zero with the layer's message in its output."""
+import pytest
+
+from caffe_nets import focal_layer, run_caffe_tool
+
+
+def dummy_net(param_str, logits_value="0.5", labels_value="1", labels_shape="dim: 2 dim: 3"):
+    """DummyData fills the bottoms with constants, so `caffe time` can run the layer on them."""
+    return (
+        'layer { name: "data" type: "DummyData" top: "score" top: "label" dummy_data_param {\n'
+        f'  data_filler {{ type: "constant" value: {logits_value} }}\n'
+        f'  data_filler {{ type: "constant" value: {labels_value} }}\n'
+        f'  shape {{ dim: 2 dim: 3 }} shape {{ {labels_shape} }} }} }}\n'
+        + focal_layer(param_str))
+
+
+def caffe_time(tmp_path, net_text):
+    (tmp_path / "net.prototxt").write_text(net_text)
+    return run_caffe_tool(["time", "--model=net.prototxt", "--iterations=1"], cwd=tmp_path)
+
+
+def test_the_tool_runs_the_layer_forward_and_backward(tmp_path):
+    code, log = caffe_time(tmp_path, dummy_net("{'focusing_parameter': 1.5, 'alpha': 0.25}"))
+    assert code == 0, log[-3000:]
+    assert "loss\tforward:" in log and "loss\tbackward:" in log
+
+
+@pytest.mark.parametrize("net_args, message", [
+    (dict(param_str="{'gamma': 2}"), "unknown param_str key 'gamma'"),
+    (dict(param_str="{'normalization': 'mean'}"), "normalization = 'mean' is not allowed"),
+    (dict(param_str="{'class_balances': [1, 2]}"), "class_balances has 2 weights but the logits have C=3"),
+    (dict(param_str="__import__('os').getcwd()"), "is not a JSON object or Python dict literal"),
+    (dict(param_str="", labels_shape="dim: 2 dim: 2"), "fits neither label form"),
+    (dict(param_str="", labels_value="2"), "the first is 2.0 at index (0, 0): per-class targets must lie in [0, 1]"),
+    (dict(param_str="", labels_value="7", labels_shape="dim: 2"), "class-index labels must be integers 0..3"),
+    (dict(param_str="", logits_value="nan"), "holds 6 non-finite value(s) (NaN or ±inf); the first is nan at index (0, 0)"),
+])
+def test_bad_input_makes_the_tool_exit_non_zero_with_the_message(tmp_path, net_args, message):
+    code, log = caffe_time(tmp_path, dummy_net(**net_args))
+    assert code != 0
+    assert message in log, log[-3000:]

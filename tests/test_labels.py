@@ -1,0 +1,61 @@
+"""Label forms: which shapes are which form, which values are allowed, what targets they mean."""
+import numpy as np
+import pytest
+
+from focal_loss_layer.errors import InputError
+from focal_loss_layer.labels import INDICES, TARGETS, label_form, read_labels
+
+
+@pytest.mark.parametrize("logits, labels, form", [
+    ((4, 3), (4, 3), TARGETS),
+    ((4, 3), (4,), INDICES),
+    ((4, 3), (4, 1), INDICES),
+    ((2, 5, 6, 7), (2, 5, 6, 7), TARGETS),
+    ((2, 5, 6, 7), (2, 6, 7), INDICES),
+    ((2, 5, 6, 7), (2, 1, 6, 7), INDICES),
+    ((2, 1, 6), (2, 1, 6), TARGETS),  # C = 1: identical shapes always mean targets
+])
+def test_form_is_told_apart_by_shape(logits, labels, form):
+    assert label_form(logits, labels) == form
+
+
+@pytest.mark.parametrize("logits, labels", [((4, 3), (3,)), ((4, 3), (4, 2)), ((2, 5, 6, 7), (2, 7, 6)),
+                                            ((2, 5, 6, 7), (2, 5, 6))])
+def test_shape_fitting_neither_form_is_an_error_listing_both(logits, labels):
+    with pytest.raises(InputError, match=r"fits neither label form.*per-class targets need shape "
+                                         r".*class indices need shape"):
+        label_form(logits, labels)
+
+
+def test_index_labels_become_one_hot_targets_with_background_all_negative():
+    labels = np.array([[0, 2], [3, 1]], dtype=np.float32)  # (N=2, W=2)
+    read = read_labels(labels, (2, 3, 2))
+    assert read.valid is None
+    np.testing.assert_array_equal(read.targets[:, :, 0], [[0, 0, 0], [0, 0, 1]])
+    np.testing.assert_array_equal(read.targets[:, :, 1], [[0, 1, 0], [1, 0, 0]])
+
+
+def test_ignored_index_skips_the_whole_position():
+    labels = np.array([[1, -1]], dtype=np.float32)
+    read = read_labels(labels, (1, 3, 2), ignore_label=-1)
+    np.testing.assert_array_equal(read.valid[0], [[True, False]] * 3)
+
+
+def test_ignored_target_skips_one_logit_and_its_target_reads_zero():
+    labels = np.array([[1, 255, 0.5]], dtype=np.float32)
+    read = read_labels(labels, (1, 3), ignore_label=255)
+    np.testing.assert_array_equal(read.valid, [[True, False, True]])
+    np.testing.assert_array_equal(read.targets, [[1, 0, 0.5]])
+
+
+@pytest.mark.parametrize("labels, shape, ignore, message", [
+    ([[0.5, 1.5]], (1, 2), None, r"the first is 1.5 at index \(0, 1\): per-class targets must lie in \[0, 1\] \(no ignore_label is set\)"),
+    ([[0.5, -1]], (1, 2), 255, r"the first is -1.0 at index \(0, 1\): per-class targets must lie in \[0, 1\] or ignore_label=255"),
+    ([[np.nan, 0]], (1, 2), None, r"the first is nan at index \(0, 0\)"),
+    ([3, 1], (2, 2), None, r"the first is 3.0 at index \(0,\): class-index labels must be integers 0..2 \(0 = background\)"),
+    ([1, 0.5], (2, 2), -1, r"the first is 0.5 at index \(1,\): class-index labels must be integers 0..2 .* or ignore_label=-1"),
+    ([1, -2, -2], (3, 2), -1, r"holds 2 value\(s\) not allowed; the first is -2.0 at index \(1,\)"),
+])
+def test_bad_label_values_name_value_index_and_allowed_set(labels, shape, ignore, message):
+    with pytest.raises(InputError, match=message):
+        read_labels(np.array(labels, dtype=np.float64), shape, ignore_label=ignore)

@@ -1,0 +1,88 @@
+"""param_str parsing: defaults, both syntaxes, and an error naming the key for each bad value."""
+import os
+
+import numpy as np
+import pytest
+
+from focal_loss_layer.errors import ParamError
+from focal_loss_layer.params import FocalLossParams, parse_param_str
+
+
+@pytest.mark.parametrize("text", ["", "   ", "{}"])
+def test_empty_means_all_defaults(text):
+    params = parse_param_str(text)
+    assert params == FocalLossParams()
+    assert (params.focusing_parameter, params.alpha, params.normalization) == (2.0, None, "batch_size")
+    assert params.ignore_label is None and params.label_smoothing == 0.0
+    np.testing.assert_array_equal(params.class_weights(3), [1, 1, 1])
+
+
+def test_json_and_python_dict_literal_read_alike():
+    json_text = ('{"focusing_parameter": 1.5, "alpha": 0.25, "normalization": "positives", '
+                 '"ignore_label": -1, "label_smoothing": 0.1, "class_balances": [1, 2, 0.5]}')
+    python_text = ("{'focusing_parameter': 1.5, 'alpha': 0.25, 'normalization': 'positives', "
+                   "'ignore_label': -1, 'label_smoothing': 0.1, 'class_balances': (1, 2, 0.5)}")
+    assert parse_param_str(json_text) == parse_param_str(python_text)
+
+
+def test_focusing_parameter_is_never_truncated():
+    assert parse_param_str("{'focusing_parameter': 0.5}").focusing_parameter == 0.5
+    assert parse_param_str("{'focusing_parameter': 2.7}").focusing_parameter == 2.7
+
+
+def test_class_balances_dict_accepts_int_and_string_ids_missing_classes_weigh_one():
+    params = parse_param_str("{'class_balances': {1: 0.25, '3': 4}}")
+    np.testing.assert_array_equal(params.class_weights(4), [0.25, 1, 4, 1])
+
+
+def test_normalization_is_case_insensitive():
+    assert parse_param_str("{'normalization': 'VALID'}").normalization == "valid"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{'gamma': 2}", "unknown param_str key 'gamma' (did you mean 'focusing_parameter'?)"),
+    ("{'focusing_paramter': 2}", "did you mean 'focusing_parameter'"),
+    ("{'focusing_parameter': -1}", "focusing_parameter = -1 is not allowed: focusing_parameter must be a finite number >= 0"),
+    ("{'focusing_parameter': '2'}", "focusing_parameter = '2' is not allowed"),
+    ("{'focusing_parameter': True}", "focusing_parameter = True is not allowed"),
+    ('{"focusing_parameter": NaN}', "focusing_parameter = nan is not allowed"),
+    ("{'alpha': 1.5}", "alpha = 1.5 is not allowed: alpha must be null/None (off) or a number in [0, 1]"),
+    ("{'alpha': -0.1}", "alpha = -0.1 is not allowed"),
+    ("{'normalization': 'mean'}", "normalization = 'mean' is not allowed: normalization must be one of 'batch_size', 'full', 'valid', 'positives', 'none'"),
+    ("{'ignore_label': 2.5}", "ignore_label = 2.5 is not allowed: ignore_label must be an integer"),
+    ("{'ignore_label': 'x'}", "ignore_label = 'x' is not allowed"),
+    ("{'label_smoothing': 1}", "label_smoothing = 1 is not allowed: label_smoothing must be a number in [0, 1)"),
+    ("{'label_smoothing': -0.2}", "label_smoothing = -0.2 is not allowed"),
+    ("{'class_balances': [1, -2]}", "class_balances weight -2 for class 2 is not allowed: weights must be finite numbers >= 0"),
+    ("{'class_balances': []}", "class_balances = [] is not allowed"),
+    ("{'class_balances': 'x'}", "class_balances = 'x' is not allowed: class_balances must be a list"),
+    ("{'class_balances': {0: 1}}", "class_balances key 0 is not allowed: keys are class ids 1..C"),
+    ("{'class_balances': {'cat': 1}}", "class_balances key 'cat' is not allowed"),
+    ("[2]", "param_str must be a dict of settings, got list"),
+    ("focusing_parameter: 2", "is not a JSON object or Python dict literal"),
+    ("{'focusing_parameter': 2", "is not a JSON object or Python dict literal"),
+])
+def test_bad_param_str_names_the_key_and_what_is_allowed(text, message):
+    with pytest.raises(ParamError) as raised:
+        parse_param_str(text)
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize("balances, classes, message", [
+    ("[1, 2]", 3, "class_balances has 2 weights but the logits have C=3 classes"),
+    ("{4: 2}", 3, "class_balances names class id 4, but class ids run 1..3"),
+])
+def test_class_balances_checked_against_the_class_count(balances, classes, message):
+    params = parse_param_str("{'class_balances': %s}" % balances)
+    with pytest.raises(ParamError, match=message):
+        params.class_weights(classes)
+
+
+def test_code_in_param_str_is_rejected_and_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    for text in (f"__import__('os').system('touch {marker}')",
+                 f"{{'alpha': __import__('os').system('touch {marker}')}}",
+                 f"{{'alpha': (lambda: open('{marker}', 'w'))()}}"):
+        with pytest.raises(ParamError, match="not a JSON object or Python dict literal"):
+            parse_param_str(text)
+    assert not os.path.exists(marker)
