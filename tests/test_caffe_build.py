@@ -83,16 +83,23 @@ def test_pycaffe_imports_from_the_venv_with_the_python_layer():
     assert "Python" in caffe.layer_type_list()
 
 
-def test_caffe_tool_trains_a_python_loss_layer_and_its_loss_decreases(tmp_path):
-    write_probe_module(tmp_path)
-    source = write_regression_data(tmp_path)
-    (tmp_path / "net.prototxt").write_text(regression_net(data_source=source))
-    (tmp_path / "solver.prototxt").write_text(
-        'net: "net.prototxt"\nbase_lr: 0.05\nlr_policy: "fixed"\nmomentum: 0.9\nmax_iter: 40\n'
-        'display: 5\nsolver_mode: CPU\nrandom_seed: 1\nsnapshot_after_train: false\n')
-    code, log = run_caffe_tool(["train", "--solver=solver.prototxt"], cwd=tmp_path,
-                               extra_pythonpath=str(tmp_path))
+def train_with_the_tool(folder, record="", loss_weight=1.0, solver_settings=""):
+    """Write the probe module, data, net and solver into folder; run `caffe train` there."""
+    write_probe_module(folder)
+    source = write_regression_data(folder)
+    (folder / "net.prototxt").write_text(regression_net(record, loss_weight, data_source=source))
+    (folder / "solver.prototxt").write_text(
+        'net: "net.prototxt"\nlr_policy: "fixed"\nsolver_mode: CPU\nrandom_seed: 1\n'
+        'snapshot_after_train: false\n' + solver_settings)
+    code, log = run_caffe_tool(["train", "--solver=solver.prototxt"], cwd=folder,
+                               extra_pythonpath=str(folder))
     assert code == 0, log[-3000:]
+    return log
+
+
+def test_caffe_tool_trains_a_python_loss_layer_and_its_loss_decreases(tmp_path):
+    log = train_with_the_tool(tmp_path, solver_settings="base_lr: 0.05\nmomentum: 0.9\n"
+                                                        "max_iter: 40\ndisplay: 5\n")
     losses = [float(v) for v in re.findall(r"Iteration \d+, loss = ([\d.e+-]+)", log)]
     assert len(losses) >= 8, log[-3000:]
     assert losses[-1] < 0.1 * losses[0], losses
@@ -115,16 +122,8 @@ def test_loss_weight_reaches_python_layer_backward_under_pycaffe(tmp_path):
 
 
 def test_loss_weight_reaches_python_layer_backward_under_the_tool(tmp_path):
-    write_probe_module(tmp_path)
-    source = write_regression_data(tmp_path)
     record = tmp_path / "diff.txt"
-    (tmp_path / "net.prototxt").write_text(regression_net(str(record), 2.5, data_source=source))
-    (tmp_path / "solver.prototxt").write_text(
-        'net: "net.prototxt"\nbase_lr: 0.01\nlr_policy: "fixed"\nmax_iter: 3\nsolver_mode: CPU\n'
-        'snapshot_after_train: false\n')
-    code, log = run_caffe_tool(["train", "--solver=solver.prototxt"], cwd=tmp_path,
-                               extra_pythonpath=str(tmp_path))
-    assert code == 0, log[-3000:]
+    train_with_the_tool(tmp_path, str(record), 2.5, solver_settings="base_lr: 0.01\nmax_iter: 3\n")
     assert record.read_text().split() == ["2.5", "2.5", "2.5"]
 
 

@@ -1,0 +1,48 @@
+"""The NetSpec helper writes a working FocalLossLayer with param_str and loss_weight 1."""
+import json
+
+import numpy as np
+import pytest
+
+import caffe
+from caffe import layers as L
+from caffe_nets import load_net
+from focal_loss_layer.errors import ParamError
+from focal_loss_layer.netspec import focal_loss
+from naive_reference import naive_focal_loss
+
+
+def spec_with_focal_loss(**settings):
+    n = caffe.NetSpec()
+    n.score = L.Input(shape=dict(dim=[4, 3]))
+    n.label = L.Input(shape=dict(dim=[4]))
+    n.loss = focal_loss(n.score, n.label, **settings)
+    return n.to_proto()
+
+
+def test_netspec_helper_writes_the_python_layer_with_serialised_settings():
+    proto = spec_with_focal_loss(focusing_parameter=1.5, alpha=0.25, class_balances={2: 3.0})
+    layer = proto.layer[-1]
+    assert layer.type == "Python" and list(layer.loss_weight) == [1.0]
+    assert (layer.python_param.module, layer.python_param.layer) == ("focal_loss_layer", "FocalLossLayer")
+    assert json.loads(layer.python_param.param_str) == {
+        "focusing_parameter": 1.5, "alpha": 0.25, "class_balances": {"2": 3.0}}
+
+
+def test_net_written_by_netspec_computes_the_focal_loss():
+    net = load_net(str(spec_with_focal_loss(focusing_parameter=1.5, alpha=0.25,
+                                            class_balances={2: 3.0})))
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4, 3))
+    labels = np.array([0, 1, 2, 3], dtype=float)
+    net.blobs["score"].data[...] = logits
+    net.blobs["label"].data[...] = labels
+    loss = net.forward()["loss"].item()
+    expected, _ = naive_focal_loss(logits.astype(np.float32), labels, gamma=1.5, alpha=0.25,
+                                   class_weights=[1.0, 3.0, 1.0])
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+
+
+def test_netspec_helper_checks_settings_when_called():
+    with pytest.raises(ParamError, match="unknown param_str key 'gamma'"):
+        spec_with_focal_loss(gamma=2)
