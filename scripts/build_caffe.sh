@@ -2,7 +2,9 @@
 # Build Caffe (CPU, Python layer, pycaffe, HDF5) from the brocolli-caffe sdist on PyPI, into a
 # cache folder outside the checkout, and print the finished build's folder on the last line.
 #
-#   scripts/build_caffe.sh PYTHON
+#   scripts/build_caffe.sh PYTHON [--where]
+#
+# --where only prints the build folder these settings map to (built or not) and exits.
 #
 # PYTHON is the virtual environment's interpreter: pycaffe and the embedded interpreter of the
 # `caffe` tool are compiled against its headers, numpy and libpython.
@@ -25,8 +27,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 say() { echo "[build_caffe] $*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-[ $# -eq 1 ] || die "usage: $0 PYTHON  (the venv interpreter pycaffe is built for)"
+[ $# -ge 1 ] && [ $# -le 2 ] && { [ $# -eq 1 ] || [ "$2" = "--where" ]; } \
+  || die "usage: $0 PYTHON [--where]  (PYTHON: the venv interpreter pycaffe is built for)"
 python="$1"
+where_only="${2:-}"
 [ -x "$python" ] || die "interpreter '$python' not found or not executable"
 
 # Facts about the interpreter that the build bakes in.
@@ -38,19 +42,21 @@ print(sysconfig.get_python_version(), sysconfig.get_config_var("py_version_nodot
 PY
 ) || die "cannot read the build facts from '$python' (is numpy installed in it?)"
 
-"$here/install_system_packages.sh"
-
-config_file="$(mktemp)"
-trap 'rm -f "$config_file"' EXIT
-sed -e "s|@PYTHON_INCLUDE@|$py_include|" -e "s|@NUMPY_INCLUDE@|$numpy_include|" \
-    -e "s|@PYTHON_LIBDIR@|$py_libdir|" -e "s|@PYTHON_NODOT@|$py_nodot|" \
-    -e "s|@PYTHON_VERSION@|$py_version|" "$here/caffe/Makefile.config.in" > "$config_file"
-
-build_key="$( { echo "$CAFFE_SHA256 numpy=$numpy_version"; cat "$config_file" \
-  "$here"/caffe/patches/*.patch; } | sha256sum | cut -c1-12)"
+# The build settings, as they go into the key: everything but numpy's include folder, which
+# lies inside the venv and so differs between checkouts (its headers are named by numpy's version).
+settings="$(sed -e "s|@PYTHON_INCLUDE@|$py_include|" -e "s|@PYTHON_LIBDIR@|$py_libdir|" \
+    -e "s|@PYTHON_NODOT@|$py_nodot|" -e "s|@PYTHON_VERSION@|$py_version|" \
+    "$here/caffe/Makefile.config.in")"
+build_key="$( { echo "$CAFFE_SHA256 numpy=$numpy_version"; echo "$settings"; \
+  cat "$here"/caffe/patches/*.patch; } | sha256sum | cut -c1-12)"
 cache_root="${FOCAL_LOSS_CAFFE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/focal_loss_layer}"
 build_dir="$cache_root/caffe-$CAFFE_VERSION-$build_key"
 stamp="$build_dir/.focal-loss-build-complete"
+if [ -n "$where_only" ]; then
+  echo "$build_dir"
+  exit 0
+fi
+"$here/install_system_packages.sh"
 
 if [ -f "$stamp" ]; then
   say "cache hit: reusing $build_dir (built $(cat "$stamp"))"
@@ -72,7 +78,7 @@ fi
 say "sha256 ok: $CAFFE_SHA256"
 
 work="$(mktemp -d "$cache_root/.building-XXXXXX")"
-trap 'rm -f "$config_file"; rm -rf "$work"' EXIT
+trap 'rm -rf "$work"' EXIT
 tar -xzf "$tarball" -C "$work"
 src="$work/$CAFFE_PACKAGE-$CAFFE_VERSION"
 # The sdist carries its upstream's CI checkout (with credentials in .git/config), and protoc-3.0
@@ -83,7 +89,7 @@ rm -rf "$src/.git" "$src/include/caffe/proto/caffe.pb.h" "$src/src/caffe/proto/c
 for p in "$here"/caffe/patches/*.patch; do
   patch -s -p1 -d "$src" < "$p" || die "patch $(basename "$p") does not apply"
 done
-cp "$config_file" "$src/Makefile.config"
+echo "$settings" | sed -e "s|@NUMPY_INCLUDE@|$numpy_include|" > "$src/Makefile.config"
 
 jobs="${CAFFE_BUILD_JOBS:-$(nproc)}"
 log="$work/build.log"
