@@ -3,8 +3,10 @@
 These use a Python loss layer defined here (not FocalLossLayer), so they test the set-up itself."""
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import numpy as np
@@ -143,3 +145,44 @@ def test_caffe_tool_wrapper_sees_venv_packages():
     assert os.access(CAFFE_TOOL, os.X_OK)
     text = open(CAFFE_TOOL).read()
     assert REPO in text and "site-packages" in text
+
+
+def test_build_folder_changes_with_the_patches(tmp_path):
+    """The cache key covers the patches: an edited patch maps to a new build folder."""
+    scripts = tmp_path / "scripts"
+    shutil.copytree(os.path.join(REPO, "scripts"), scripts)
+
+    def where():
+        done = subprocess.run([str(scripts / "build_caffe.sh"), VENV_PYTHON, "--where"],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert where() == open(os.path.join(REPO, ".venv", ".caffe-root")).read().strip()
+    patch = next((scripts / "caffe" / "patches").glob("*.patch"))
+    patch.write_text(patch.read_text() + "\n")
+    assert where() != open(os.path.join(REPO, ".venv", ".caffe-root")).read().strip()
+
+
+def test_without_root_missing_packages_are_named_with_the_sudo_line():
+    """Not root and a package missing: print the exact apt-get line and stop, install nothing.
+    dpkg-query is replaced by one that reports every package as not installed."""
+    # pytest's tmp_path (and maybe the checkout) lies under a root-only folder; the unprivileged
+    # user must reach the script and the fake, so both go to a folder of their own.
+    fake_bin = tempfile.mkdtemp(prefix="fake-dpkg-", dir="/tmp")
+    try:
+        os.chmod(fake_bin, 0o755)
+        script = shutil.copy(os.path.join(REPO, "scripts", "install_system_packages.sh"), fake_bin)
+        with open(os.path.join(fake_bin, "dpkg-query"), "w") as f:
+            f.write("#!/bin/sh\nexit 1\n")
+        os.chmod(os.path.join(fake_bin, "dpkg-query"), 0o755)
+        env = dict(os.environ, PATH=f"{fake_bin}:/usr/bin:/bin")
+        done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                               script],
+                              env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(fake_bin)
+    assert done.returncode == 1, done.stderr
+    assert "sudo apt-get install -y build-essential patch" in done.stderr
+    assert "libboost-python-dev" in done.stderr and "libhdf5-dev" in done.stderr
+    assert "not root, so not installing them myself" in done.stderr
