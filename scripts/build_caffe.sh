@@ -13,10 +13,10 @@
 #   FOCAL_LOSS_CAFFE_CACHE  cache folder (default: ${XDG_CACHE_HOME:-~/.cache}/focal_loss_layer)
 #   CAFFE_BUILD_JOBS        parallel compile jobs (default: number of cores)
 #
-# The build folder is named by source version and a hash of everything that shapes the build
-# (source sha256, patches, the Makefile.config made from the template and the interpreter, numpy), so a change in any
-# of them builds anew and an unchanged setup reuses the build. A build is made in a temporary
-# folder and renamed into place only once it is complete: a half-finished build never counts.
+# The build folder is named by source version and a hash of what shapes the build (source sha256,
+# patches, the Makefile.config made for this interpreter, numpy's version), so a change in any of
+# them builds anew and an unchanged set-up, or a fresh clone, reuses the build. A build is made in
+# a temporary folder and renamed into place only once complete: a half-finished build never counts.
 set -euo pipefail
 
 CAFFE_PACKAGE=brocolli-caffe
