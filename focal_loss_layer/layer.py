@@ -1,5 +1,6 @@
-"""FocalLossLayer: the Caffe glue. Parses param_str once, checks the blobs, and hands arrays to
-the numpy core. Declared in a prototxt as
+"""FocalLossLayer: the Caffe glue. Parses param_str once, checks the blobs, and runs the fast path
+(focal_loss_layer.fast: one compiled pass for loss and gradient; the numpy core is its reference).
+Declared in a prototxt as
 
     layer { type: "Python"  bottom: "score"  bottom: "label"  top: "loss"
             python_param { module: "focal_loss_layer"  layer: "FocalLossLayer"
@@ -8,13 +9,15 @@ the numpy core. Declared in a prototxt as
 
 bottom[0]: logits (N, C, *spatial); bottom[1]: labels, per-class targets (same shape) or class
 indices ((N, *spatial) or (N, 1, *spatial)); top[0]: the scalar loss, shape (1,).
+
+Memory: one float32 buffer the size of the logits holds the gradient from forward to backward.
 """
 import caffe
 import numpy as np
 
-from .core import sigmoid_focal_loss
 from .errors import InputError
-from .labels import label_form, read_labels
+from .fast import FocalLossKernel
+from .labels import label_form
 from .params import parse_param_str
 
 
@@ -27,43 +30,34 @@ class FocalLossLayer(caffe.Layer):
                              f"got {len(bottom)} bottom(s) and {len(top)} top(s)")
         self.params = parse_param_str(self.param_str)
         self.class_weights = None
-        self.grad = None
+        self.kernel = None          # FocalLossKernel for the current blob shapes
+        self.grad = None            # float32 dℓ/dx from the last forward, logits' shape
+        self.grad_scale = 1.0
 
     def reshape(self, bottom, top):
-        logits_shape = bottom[0].data.shape
-        label_form(logits_shape, bottom[1].data.shape)
-        num_classes = logits_shape[1]
-        # Checked here, not in setup, so that a class-count change between nets is caught too.
-        if self.class_weights is None or len(self.class_weights) != num_classes:
-            self.class_weights = self.params.class_weights(num_classes)
+        shapes = (bottom[0].data.shape, bottom[1].data.shape)
+        if self.kernel is None or self.kernel.shapes != shapes:
+            label_form(*shapes)
+            num_classes = shapes[0][1]
+            # Checked here, not in setup, so that a class-count change between nets is caught too.
+            if self.class_weights is None or len(self.class_weights) != num_classes:
+                self.class_weights = self.params.class_weights(num_classes)
+            self.kernel = FocalLossKernel(self.params, self.class_weights, *shapes)
         top[0].reshape(1)
 
     def forward(self, bottom, top):
         logits = bottom[0].data
-        _check_finite(logits)
-        labels = read_labels(bottom[1].data, logits.shape, self.params.ignore_label)
-        p = self.params
-        loss, self.grad = sigmoid_focal_loss(
-            logits, labels.targets, focusing_parameter=p.focusing_parameter, alpha=p.alpha,
-            class_weights=self.class_weights, valid=labels.valid,
-            label_smoothing=p.label_smoothing, normalization=p.normalization)
+        if self.grad is None or self.grad.shape != logits.shape:
+            self.grad = np.empty(logits.shape, dtype=np.float32)
+        # grad gets the unnormalised dℓ/dx; grad_scale = 1/normalizer is applied in backward.
+        loss, self.grad_scale = self.kernel.forward(logits, bottom[1].data, self.grad)
         top[0].data[...] = loss
 
     def backward(self, top, propagate_down, bottom):
         # top[0].diff[0] is the loss_weight Caffe assigns: honour it.
         if propagate_down[0]:
-            np.multiply(self.grad, top[0].diff[0], out=bottom[0].diff)
+            self.kernel.scale(self.grad, self.grad_scale * top[0].diff[0].item(), bottom[0].diff)
         # Labels take no gradient. Caffe asks for one anyway under force_backward (a Python
         # layer cannot refuse it as C++ loss layers do): answer with zeros, not an error.
         if len(propagate_down) > 1 and propagate_down[1]:
             bottom[1].diff[...] = 0
-
-
-def _check_finite(logits: np.ndarray) -> None:
-    finite = np.isfinite(logits)
-    if not finite.all():
-        where = tuple(int(i) for i in np.argwhere(~finite)[0])
-        raise InputError(
-            f"bottom[0] (logits) holds {logits.size - np.count_nonzero(finite)} non-finite "
-            f"value(s) (NaN or ±inf); the first is {logits[where].item()} at index {where}. The net "
-            "diverged or its input holds NaN: lower base_lr, clip gradients, or check the data")

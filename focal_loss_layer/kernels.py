@@ -1,0 +1,249 @@
+"""Compiled (numba) kernels of the fast path: loss, gradient, counts and input checks in one pass.
+
+The formulas are focal_loss_layer.core's. Per logit x, with e = exp(−|x|) and l = log1p(e):
+
+    −log(1−p) = softplus(x)  = max(x, 0) + l        p = 1/(1+e) if x ≥ 0 else e/(1+e)
+    −log p    = softplus(−x) = max(−x, 0) + l       q = 1 − p = e/(1+e) if x ≥ 0 else 1/(1+e)
+    ℓ⁺ = (1−p)^γ·(−log p)      dℓ⁺/dx = −(1−p)^γ·(γ·p·(−log p) + q)
+    ℓ⁻ = p^γ·(−log(1−p))       dℓ⁻/dx =  p^γ·(p + γ·q·(−log(1−p)))
+    ℓ  = c⁺·ℓ⁺ + c⁻·ℓ⁻         c⁺ = v·w_c·a⁺·t',  c⁻ = v·w_c·a⁻·(1−t'),  t' = t(1−ε) + ε/2
+
+with v = 0 for an ignored logit, 1 otherwise. One exp and one log1p serve both terms; an integer
+γ ≤ 4 raises p and q to the power by multiplication, any other γ by exp(−γ·softplus(∓x)) as the
+core does. Everything per logit is float32 arithmetic written so that LLVM vectorises it (AVX2:
+8 logits per instruction): exp and log1p are evaluated by polynomials here instead of libm calls,
+which LLVM cannot vectorise, and the loops hold no branches, only selects. The small helpers are
+inlined by numba (inline="always"): left to LLVM, they are inlined only after the vectoriser ran.
+
+Layout: logits are viewed as (N, C, S), S = product of the spatial dims, flattened C-order. Work is
+cut into blocks of BLOCK logits; threads take disjoint block ranges (focal_pass releases the GIL).
+A block is walked in *segments* that share a row: when S > 1 a segment lies in one (n, c) row, so
+the class and its weights are constants and the logits and labels are contiguous; when S == 1 a
+segment is one sample's C classes. Per-block sums (loss, positives, valid count, bad labels) go to
+one row of `stats` each, summed afterwards in a fixed order: the result does not depend on the
+number of threads. A non-finite logit makes its block's loss NaN, which is how it is detected.
+
+Numba compiles focal_pass once per machine for each of the two γ paths (about 9 s each on 2 cores)
+and caches the machine code beside this file (cache=True); later processes load it in < 1 s.
+"""
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+BLOCK = 8192            # logits per block: its float32 scratch (4 × 32 KB) stays in L2
+# Per-block sums (stats columns): loss (NaN if a logit is not finite), positives Σ t·v,
+# valid count Σ v, bad labels.
+STAT_LOSS, STAT_POSITIVES, STAT_VALID, STAT_BAD_LABELS = range(4)
+NUM_STATS = 4
+MAX_MULTIPLIED_GAMMA = 4  # integer γ up to this is raised to by multiplication
+
+_F = np.float32
+_ZERO, _HALF, _ONE, _TWO, _NAN = _F(0), _F(0.5), _F(1), _F(2), _F(np.nan)
+_FLT_MAX = _F(np.finfo(np.float32).max)
+# Cephes expf: exp(x) = 2^n · exp(r), r = x − n·ln2 split in two parts (Cody–Waite), degree-6
+# polynomial for exp(r) on |r| ≤ ln2/2; relative error ≤ 2 ulp.
+_LOG2E = _F(1.44269504088896341)
+_LN2_HI, _LN2_LO = _F(0.693359375), _F(-2.12194440e-4)
+_EXP_P = tuple(_F(c) for c in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3,
+                               4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1))
+_EXP_MIN = _F(-87.33)   # below, exp underflows float32's normal range: returned as 0
+# log1p(u) = 2·atanh(s), s = u/(2+u) ∈ [0, 1/3] for u ∈ [0, 1]: 2s·Σ s^2k/(2k+1), 8 terms leave a
+# relative error below 2e-9, and small u keep full relative precision (no 1 + u is rounded).
+_ATANH = tuple(_F(1.0 / (2 * k + 1)) for k in range(1, 8))
+
+# float32 arithmetic only; no 'reassoc' (it would undo the Cody–Waite split) and no 'nnan'/'ninf'
+# (non-finite logits must be seen). Sums that need reassociation to vectorise are in _sum.
+_MATH = dict(error_model="numpy", fastmath={"contract", "afn", "arcp", "nsz"})
+
+
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    """The float32 whose IEEE bits are the int32 `bits` (a vectorisable bitcast)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+    return types.float32(types.int32), codegen
+
+
+@njit(inline="always", **_MATH)
+def exp_nonpositive(x):
+    """exp(x) for float32 x ≤ 0 (Cephes expf); 0 below −87.33, where float32 goes subnormal."""
+    underflow = x < _EXP_MIN
+    x = max(x, _EXP_MIN)
+    n = np.floor(x * _LOG2E + _HALF)
+    r = x - n * _LN2_HI
+    r = r - n * _LN2_LO
+    c0, c1, c2, c3, c4, c5 = _EXP_P
+    poly = (((((c0 * r + c1) * r + c2) * r + c3) * r + c4) * r + c5) * (r * r) + r + _ONE
+    two_n = _float32_from_bits((np.int32(n) + np.int32(127)) << np.int32(23))
+    return _ZERO if underflow else poly * two_n
+
+
+@njit(inline="always", **_MATH)
+def log1p_unit(u):
+    """log(1 + u) for float32 u ∈ [0, 1], to full relative precision for small u."""
+    s = u / (_TWO + u)
+    s2 = s * s
+    k3, k5, k7, k9, k11, k13, k15 = _ATANH
+    return _TWO * s * (_ONE + s2 * (k3 + s2 * (k5 + s2 * (k7 + s2 * (k9 + s2 * (
+        k11 + s2 * (k13 + s2 * k15)))))))
+
+
+@njit(inline="always", **_MATH)
+def _powers(p, q, minus_log_p, minus_log_q, int_gamma, real_gamma):
+    """(p^γ, (1−p)^γ). real_gamma is None for an integer γ = int_gamma ≤ 4 (selects of products),
+    else float32 γ (exp(−γ·softplus)). numba compiles each case separately and drops the other."""
+    if real_gamma is None:
+        p2, q2 = p * p, q * q
+        pg = _ONE if int_gamma == 0 else (p if int_gamma == 1 else (
+            p2 if int_gamma == 2 else (p2 * p if int_gamma == 3 else p2 * p2)))
+        qg = _ONE if int_gamma == 0 else (q if int_gamma == 1 else (
+            q2 if int_gamma == 2 else (q2 * q if int_gamma == 3 else q2 * q2)))
+        return pg, qg
+    return exp_nonpositive(-real_gamma * minus_log_p), exp_nonpositive(-real_gamma * minus_log_q)
+
+
+@njit(inline="always", **_MATH)
+def focal_element(x, c_pos, c_neg, gamma, int_gamma, real_gamma):
+    """(ℓ, dℓ/dx) = (c⁺·ℓ⁺ + c⁻·ℓ⁻, c⁺·dℓ⁺/dx + c⁻·dℓ⁻/dx) for one float32 logit x."""
+    e = exp_nonpositive(-abs(x))
+    shared = log1p_unit(e)
+    r = _ONE / (_ONE + e)
+    er = e * r
+    nonneg = x >= _ZERO
+    p = r if nonneg else er
+    q = er if nonneg else r
+    minus_log_q = max(x, _ZERO) + shared
+    minus_log_p = max(-x, _ZERO) + shared
+    pg, qg = _powers(p, q, minus_log_p, minus_log_q, int_gamma, real_gamma)
+    pos_grad = -qg * (gamma * p * minus_log_p + q)
+    neg_grad = pg * (p + gamma * q * minus_log_q)
+    loss = c_pos * (qg * minus_log_p) + c_neg * (pg * minus_log_q)
+    return loss, c_pos * pos_grad + c_neg * neg_grad
+
+
+@njit(inline="always", **_MATH)
+def _label_terms(v, class_id, num_classes, has_ignore, ignore, smoothing):
+    """From one label value: float32 (v, t·v, bad, t'·v, (1−t')·v), v = 0 if ignored else 1.
+
+    class_id None: v is a per-class target t; else v is a class index and t = [v == class_id].
+    `bad` is labels.check_labels's test, value for value.
+    """
+    ignored = has_ignore & (v == ignore)
+    if class_id is None:
+        allowed = (v >= _ZERO) & (v <= _ONE)
+        t = v
+    else:
+        allowed = (v >= _ZERO) & (v <= num_classes) & (v == np.floor(v))
+        t = _ONE if v == class_id else _ZERO
+    valid = _ZERO if ignored else _ONE
+    t = _ZERO if ignored else t
+    smoothed = t * (_ONE - smoothing) + smoothing * _HALF
+    bad = _ZERO if allowed | ignored else _ONE
+    return valid, t, bad, valid * smoothed, valid - valid * smoothed
+
+
+@njit(inline="always", **_MATH)
+def _store(scratch, k, xi, loss, t, valid, bad):
+    """Scratch column k: ℓ (NaN if the logit is not finite, so that the block's sum is NaN),
+    t·v, v, bad. Kept per logit and summed afterwards: running sums in the loop would stop LLVM
+    from vectorising it."""
+    scratch[0, k] = loss if abs(xi) <= _FLT_MAX else _NAN
+    scratch[1, k] = t
+    scratch[2, k] = valid
+    scratch[3, k] = bad
+
+
+@njit(**_MATH)
+def _row_segment(x, labels, grad, scratch, start, stop, label_offset, w_pos, w_neg, class_id,
+                 num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore, smoothing):
+    """Logits start..stop of one (n, c) row: weights constant, labels[i + label_offset];
+    class_id None for per-class targets, else the row's class id c + 1 (index labels).
+    Fills scratch[:, i − start] (see _store) and grad[i] = dℓ/dx."""
+    for i in range(start, stop):
+        xi = x[i]
+        valid, t, bad, smooth_pos, smooth_neg = _label_terms(
+            labels[i + label_offset], class_id, num_classes, has_ignore, ignore, smoothing)
+        loss, grad[i] = focal_element(xi, w_pos * smooth_pos, w_neg * smooth_neg,
+                                      gamma, int_gamma, real_gamma)
+        _store(scratch, i - start, xi, loss, t, valid, bad)
+
+
+@njit(**_MATH)
+def _class_segment(x, labels, grad, scratch, start, stop, first_class, w_pos, w_neg, row_label,
+                   num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore, smoothing):
+    """Logits start..stop of one sample's classes (S == 1): class first_class + (i − start).
+    row_label None: per-class targets labels[i]; else the sample's class index (one value)."""
+    for i in range(start, stop):
+        c = first_class + (i - start)
+        xi = x[i]
+        if row_label is None:
+            terms = _label_terms(labels[i], None, num_classes, has_ignore, ignore, smoothing)
+        else:
+            terms = _label_terms(row_label, _F(c + 1), num_classes, has_ignore, ignore, smoothing)
+        valid, t, bad, smooth_pos, smooth_neg = terms
+        loss, grad[i] = focal_element(xi, w_pos[c] * smooth_pos, w_neg[c] * smooth_neg,
+                                      gamma, int_gamma, real_gamma)
+        _store(scratch, i - start, xi, loss, t, valid, bad)
+
+
+@njit(error_model="numpy", fastmath={"reassoc", "nsz"})
+def _sum(values, count):
+    """Σ values[:count] in float64, reassociated so that it vectorises; NaN propagates."""
+    total = 0.0
+    for i in range(count):
+        total += np.float64(values[i])
+    return total
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def focal_pass(x, labels, grad, stats, first_block, stop_block, w_pos, w_neg, num_classes, inner,
+               index_labels, gamma, int_gamma, real_gamma, has_ignore, ignore, smoothing):
+    """One pass over blocks first_block..stop_block−1 of the logits (block b = logits
+    [b·BLOCK, (b+1)·BLOCK)): per-block sums into stats[b] (see STAT_*) and the unnormalised
+    gradient c⁺·dℓ⁺/dx + c⁻·dℓ⁻/dx into grad. Releases the GIL, so that threads can run
+    disjoint block ranges at once.
+
+    x: float32 (N·C·S,) logits; labels: float32, (N·C·S,) targets or (N·S,) class indices
+    (index_labels); grad: float32 like x; stats: float64 zeros (ceil(x.size / BLOCK), NUM_STATS);
+    w_pos, w_neg: float32 (C,) = w_c·a⁺, w_c·a⁻; inner: S; gamma: float32 γ; int_gamma,
+    real_gamma: see _powers; ignore: float32 ignore_label, used if has_ignore; smoothing: ε.
+    """
+    scratch = np.empty((NUM_STATS, BLOCK), np.float32)
+    # A segment shares one (n, c) row when S > 1, one sample n when S == 1.
+    row_length = inner if inner > 1 else num_classes
+    for b in range(first_block, stop_block):
+        i = b * BLOCK
+        stop = min(x.size, i + BLOCK)
+        while i < stop:
+            row = i // row_length
+            end = min(stop, (row + 1) * row_length)
+            if inner == 1 and index_labels:
+                _class_segment(x, labels, grad, scratch, i, end, i - row * row_length, w_pos,
+                               w_neg, labels[row], num_classes, gamma, int_gamma, real_gamma,
+                               has_ignore, ignore, smoothing)
+            elif inner == 1:
+                _class_segment(x, labels, grad, scratch, i, end, i - row * row_length, w_pos,
+                               w_neg, None, num_classes, gamma, int_gamma, real_gamma,
+                               has_ignore, ignore, smoothing)
+            elif index_labels:
+                n, c = row // num_classes, row % num_classes
+                # labels[n, s] for logit (n, c, s) = i: offset n·S − row·S.
+                _row_segment(x, labels, grad, scratch, i, end, (n - row) * inner, w_pos[c],
+                             w_neg[c], _F(c + 1), num_classes, gamma, int_gamma, real_gamma,
+                             has_ignore, ignore, smoothing)
+            else:
+                c = row % num_classes
+                _row_segment(x, labels, grad, scratch, i, end, 0, w_pos[c], w_neg[c], None,
+                             num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore,
+                             smoothing)
+            for k in range(NUM_STATS):
+                stats[b, k] += _sum(scratch[k], end - i)
+            i = end
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def scale_into(source, factor, out, start, stop):
+    """out[i] = source[i] · factor for i in start..stop−1 (backward: diff = grad · scale)."""
+    for i in range(start, stop):
+        out[i] = source[i] * factor
