@@ -14,7 +14,7 @@ so valid inputs are read once.
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from .params import FocalLossParams
 PARALLEL_MIN_SIZE = 1 << 17
 _THREADS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                else os.cpu_count() or 1)
-_pool: Optional[ThreadPoolExecutor] = None
+_pools: Dict[int, ThreadPoolExecutor] = {}   # by worker count, made on first use
 
 
 def check_finite(logits: np.ndarray) -> None:
@@ -52,10 +52,13 @@ def normalizer_from_counts(normalization: str, logits_shape: Tuple[int, ...], va
 
 
 class FocalLossKernel:
-    """The kernel's arguments for one layer's settings and one pair of blob shapes."""
+    """The kernel's arguments for one layer's settings and one pair of blob shapes. threads:
+    how many threads share a pass (default: every core for PARALLEL_MIN_SIZE logits or more,
+    else 1); the results do not depend on it."""
 
     def __init__(self, params: FocalLossParams, class_weights: np.ndarray,
-                 logits_shape: Tuple[int, ...], labels_shape: Tuple[int, ...]):
+                 logits_shape: Tuple[int, ...], labels_shape: Tuple[int, ...],
+                 threads: Optional[int] = None):
         self.params = params
         self.logits_shape = tuple(logits_shape)
         self.shapes = (self.logits_shape, tuple(labels_shape))
@@ -76,13 +79,16 @@ class FocalLossKernel:
             np.float32(params.label_smoothing))
         blocks = -(-self.size // kernels.BLOCK)
         self._stats = np.zeros((blocks, kernels.NUM_STATS))
-        threads = _THREADS if self.size >= PARALLEL_MIN_SIZE else 1
+        if threads is None:
+            threads = _THREADS if self.size >= PARALLEL_MIN_SIZE else 1
+        threads = max(1, min(threads, blocks))
         # Contiguous block ranges, one per thread.
         self._ranges = [(blocks * k // threads, blocks * (k + 1) // threads) for k in range(threads)]
 
     def forward(self, logits: np.ndarray, labels: np.ndarray, grad: np.ndarray) -> Tuple[float, float]:
-        """Fill grad (float32, logits' shape) with Σ-normalised-out dℓ/dx; return (loss, 1/normalizer),
-        the factor grad still needs. Raises InputError on non-finite logits or bad labels."""
+        """Fill grad (float32, logits' shape) with the unnormalised dℓ/dx and return
+        (loss, 1/normalizer), the factor grad still needs. InputError on non-finite logits or
+        bad labels."""
         x, t, g = _flat(logits), _flat(labels), grad.reshape(-1)
         stats = self._stats
         stats.fill(0.0)
@@ -100,7 +106,10 @@ class FocalLossKernel:
         return loss * scale, scale
 
     def scale(self, grad: np.ndarray, factor: float, out: np.ndarray) -> None:
-        """out[...] = grad · factor (float32), on every core for large blobs."""
+        """out[...] = grad · factor (float32), on every core for large blobs. out: C-contiguous
+        float32 (Caffe's diff), written in place."""
+        if not (out.flags.c_contiguous and out.dtype == np.float32):
+            raise ValueError("out must be a C-contiguous float32 array")
         source, target = grad.reshape(-1), out.reshape(-1)
         factor = np.float32(factor)
         size = source.size
@@ -111,13 +120,14 @@ class FocalLossKernel:
     @staticmethod
     def _run(function, argument_lists) -> None:
         """function(*arguments) for each list: all but the last on the pool, the last here."""
-        global _pool
-        if len(argument_lists) == 1:
+        workers = len(argument_lists) - 1
+        if workers == 0:
             function(*argument_lists[0])
             return
-        if _pool is None:
-            _pool = ThreadPoolExecutor(_THREADS - 1, thread_name_prefix="focal_loss")
-        futures = [_pool.submit(function, *arguments) for arguments in argument_lists[:-1]]
+        if workers not in _pools:
+            _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="focal_loss")
+        futures = [_pools[workers].submit(function, *arguments)
+                   for arguments in argument_lists[:-1]]
         function(*argument_lists[-1])
         for future in futures:
             future.result()
