@@ -1,0 +1,108 @@
+"""`make example`: write the data, train every net with `caffe train`, score the trained nets,
+print a table, write results.json and the figures.
+
+    python -m examples.run_all [--quick] [--out DIR] [--only digits|digit_grid ...]
+
+--quick runs each solver for a few iterations (the tests use it); --out picks the output folder
+(default results/ in the repository); --only limits the run to some examples.
+
+Output folder layout:
+    results.json, loss_curves.png, ap_per_class.png, loss_share.png
+    data/<example>/{train,test}.{h5,txt}          HDF5Data files and their source lists
+    runs/<example>/<loss>/{solver,train}.prototxt  the copies `caffe train` ran
+    runs/<example>/<loss>/caffe.log                 the full Caffe log
+    runs/<example>/<loss>/snapshot_iter_*.caffemodel
+"""
+import argparse
+import os
+import sys
+import time
+
+# Before pycaffe is imported: keep glog's INFO flood out of the terminal (the `caffe train`
+# subprocesses get their own settings, and their logs go to files).
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+from . import example_digits, example_grid   # noqa: E402
+from .losses import LOSSES   # noqa: E402
+from .plots import write_figures   # noqa: E402
+from .progress import note, shown, stage   # noqa: E402
+from .report import table, write_results   # noqa: E402
+from .training import CAFFE_TOOL, REPO, prepare_run, train   # noqa: E402
+
+EXAMPLES = {example.NAME: example for example in (example_digits, example_grid)}
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m examples.run_all", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="a few iterations per run (for tests), instead of the full schedule")
+    parser.add_argument("--out", default=os.path.join(REPO, "results"),
+                        help="output folder (default: results/ in the repository)")
+    parser.add_argument("--only", action="append", choices=sorted(EXAMPLES),
+                        help="run only this example (repeatable); default: all")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    chosen = [EXAMPLES[name] for name in (args.only or EXAMPLES)]
+    out = os.path.abspath(args.out)
+    mode = "quick" if args.quick else "full"
+
+    stage(f"set-up: {mode} mode, {len(chosen)} example(s) x {len(LOSSES)} losses, output {out}")
+    if not os.access(CAFFE_TOOL, os.X_OK):
+        sys.exit(f"{CAFFE_TOOL} is missing: run `make setup` (or `make example`) first")
+    note(f"Caffe tool: {shown(CAFFE_TOOL)}")
+    os.makedirs(out, exist_ok=True)
+
+    stage("data")
+    results = {"command": _command(args), "quick": args.quick, "examples": {}}
+    for example in chosen:
+        data = example.write_data(os.path.join(out, "data", example.NAME))
+        results["examples"][example.NAME] = {"title": example.TITLE, "data": data, "runs": {}}
+        note(f"{example.NAME}: {example.describe(data)}")
+
+    runs = [(example, key) for example in chosen for key in LOSSES]
+    trained = {}
+    for number, (example, key) in enumerate(runs, 1):
+        if number == 1:
+            stage("training")
+        run = prepare_run(os.path.join(REPO, "prototxt", example.NAME, f"solver_{key}.prototxt"),
+                          os.path.join(out, "data", example.NAME),
+                          os.path.join(out, "runs", example.NAME, key),
+                          example.QUICK_SOLVER if args.quick else None)
+        run_started = time.monotonic()
+        curves = train(run, f"{number}/{len(runs)} {example.NAME} · {LOSSES[key]}".ljust(40))
+        trained[example.NAME, key] = run
+        results["examples"][example.NAME]["runs"][key] = {
+            "label": LOSSES[key], "train_seconds": time.monotonic() - run_started,
+            "iterations": run.max_iter, "curves": curves.as_dict()}
+
+    stage("evaluation: the deploy nets with the trained weights, from pycaffe")
+    for example, key in runs:
+        deploy = os.path.join(REPO, "prototxt", example.NAME, "deploy.prototxt")
+        metrics = example.evaluate(os.path.join(out, "data", example.NAME), deploy,
+                                   trained[example.NAME, key].weights)
+        results["examples"][example.NAME]["runs"][key]["metrics"] = metrics
+        note(f"{example.NAME} · {LOSSES[key]}: mAP {metrics['mAP']:.3f}")
+
+    stage("results")
+    results["wall_time_seconds"] = time.monotonic() - started
+    for path in write_figures(results, out) + [write_results(results, os.path.join(out, "results.json"))]:
+        note(f"wrote {shown(path)}")
+    print("\n" + table(results) + "\n")
+    print(f"   {mode} run took {results['wall_time_seconds']:.0f}s; logs under "
+          f"{shown(os.path.join(out, 'runs'))}/")
+    return 0
+
+
+def _command(args) -> str:
+    if not args.only and os.path.abspath(args.out) == os.path.join(REPO, "results"):
+        return "make example-quick" if args.quick else "make example"
+    return "python -m examples.run_all " + " ".join(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
