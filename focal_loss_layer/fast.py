@@ -2,14 +2,17 @@
 the gradient, the normaliser's counts and the input checks; large blobs run it on every core.
 
     kernel = FocalLossKernel(params, class_weights, logits_shape, labels_shape)
-    loss, grad_scale = kernel.forward(logits, labels, grad)   # grad: float32 buffer, filled
-    kernel.scale(grad, grad_scale * loss_weight, bottom_diff)  # ∂(loss_weight·loss)/∂x
+    loss = kernel.forward(logits, labels)        # keeps dℓ/dx / normalizer in kernel.grad
+    kernel.backward(loss_weight, bottom_diff)    # bottom_diff = ∂(loss_weight·loss)/∂x
 
-logits: (N, C, *spatial) float32; labels: either label form (focal_loss_layer.labels); grad and
-bottom_diff: float32 like logits. The results equal focal_loss_layer.core.sigmoid_focal_loss's
-to float32 rounding (tests/test_fast.py). Bad inputs raise the same InputError messages as
-labels.check_labels and check_finite, found again by numpy only after the kernel flagged them,
-so valid inputs are read once.
+logits: (N, C, *spatial) float32; labels: either label form (focal_loss_layer.labels);
+bottom_diff: float32 like logits. The results equal focal_loss_layer.core.sigmoid_focal_loss's to
+float32 rounding (tests/test_fast.py). Bad inputs raise the same InputError messages as
+labels.check_labels and check_finite: numpy looks for them only after the kernel flagged some, so
+valid inputs are read once.
+
+Memory: kernel.grad, one float32 array the size of the logits, plus per thread a scratch of
+5 × BLOCK floats (160 KB) and, without spatial dims, weights tiled to BLOCK + C entries.
 """
 import math
 import os
@@ -26,6 +29,7 @@ from .params import FocalLossParams
 # Below this many logits one thread does the work: handing a block range to another thread costs
 # ~30 µs, more than a small blob's whole loss.
 PARALLEL_MIN_SIZE = 1 << 17
+_PAGE = 4096
 _THREADS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                else os.cpu_count() or 1)
 _pools: Dict[int, ThreadPoolExecutor] = {}   # by worker count, made on first use
@@ -52,9 +56,9 @@ def normalizer_from_counts(normalization: str, logits_shape: Tuple[int, ...], va
 
 
 class FocalLossKernel:
-    """The kernel's arguments for one layer's settings and one pair of blob shapes. threads:
-    how many threads share a pass (default: every core for PARALLEL_MIN_SIZE logits or more,
-    else 1); the results do not depend on it."""
+    """The fast path for one layer's settings and one pair of blob shapes. threads: how many
+    threads share a pass (default: every core for PARALLEL_MIN_SIZE logits or more, else 1);
+    the results do not depend on it."""
 
     def __init__(self, params: FocalLossParams, class_weights: np.ndarray,
                  logits_shape: Tuple[int, ...], labels_shape: Tuple[int, ...],
@@ -63,59 +67,69 @@ class FocalLossKernel:
         self.logits_shape = tuple(logits_shape)
         self.shapes = (self.logits_shape, tuple(labels_shape))
         self.form = label_form(self.logits_shape, labels_shape)
-        self.num_classes = self.logits_shape[1]
+        self.num_classes = num_classes = self.logits_shape[1]
         self.size = math.prod(self.logits_shape)
+        inner = math.prod(self.logits_shape[2:])
+        self.grad: Optional[np.ndarray] = None     # unnormalised dℓ/dx, made by forward
+        self._grad_scale = 1.0                     # 1/normalizer, which grad still needs
         a_pos, a_neg = (1.0, 1.0) if params.alpha is None else (params.alpha, 1.0 - params.alpha)
         weights = np.asarray(class_weights, dtype=np.float64)
+        w_pos, w_neg = (weights * a_pos).astype(np.float32), (weights * a_neg).astype(np.float32)
         gamma = params.focusing_parameter
         multiplied = gamma.is_integer() and gamma <= kernels.MAX_MULTIPLIED_GAMMA
         ignore = params.ignore_label
         self._arguments = (
-            (weights * a_pos).astype(np.float32), (weights * a_neg).astype(np.float32),
-            self.num_classes, math.prod(self.logits_shape[2:]), self.form == INDICES,
-            np.float32(gamma), int(gamma) if multiplied else 0,
-            None if multiplied else np.float32(gamma),
-            ignore is not None, np.float32(0 if ignore is None else ignore),
-            np.float32(params.label_smoothing))
+            w_pos, w_neg, *_tiles(w_pos, w_neg, inner, self.size), num_classes, inner,
+            self.form == INDICES, np.float32(gamma), int(gamma) if multiplied else 0,
+            None if multiplied else np.float32(gamma), ignore is not None,
+            np.float32(0 if ignore is None else ignore), np.float32(params.label_smoothing))
         blocks = -(-self.size // kernels.BLOCK)
         self._stats = np.zeros((blocks, kernels.NUM_STATS))
         if threads is None:
             threads = _THREADS if self.size >= PARALLEL_MIN_SIZE else 1
         threads = max(1, min(threads, blocks))
-        # Contiguous block ranges, one per thread.
+        # Contiguous block ranges, one per thread, each with a scratch (made by forward).
         self._ranges = [(blocks * k // threads, blocks * (k + 1) // threads) for k in range(threads)]
+        self._scratch = []
+        self._page_offset = -1
 
-    def forward(self, logits: np.ndarray, labels: np.ndarray, grad: np.ndarray) -> Tuple[float, float]:
-        """Fill grad (float32, logits' shape) with the unnormalised dℓ/dx and return
-        (loss, 1/normalizer), the factor grad still needs. InputError on non-finite logits or
-        bad labels."""
-        x, t, g = _flat(logits), _flat(labels), grad.reshape(-1)
-        stats = self._stats
-        stats.fill(0.0)
-        self._run(kernels.focal_pass, [(x, t, g, stats, first, stop) + self._arguments
-                                       for first, stop in self._ranges])
-        loss, positives, valid, bad = stats.sum(axis=0)
+    def forward(self, logits: np.ndarray, labels: np.ndarray) -> float:
+        """The loss; keeps dℓ/dx for backward. InputError on non-finite logits or bad labels."""
+        x, t = _flat(logits), _flat(labels)
+        offset = x.ctypes.data % _PAGE
+        if offset != self._page_offset:
+            # The arrays the kernel writes sit at the logits' offset within a page: when a store
+            # lands a little ahead of a later load modulo 4096, the CPU takes the load for a read
+            # of the stored data and waits ("4K aliasing"), measured 5× slower here.
+            self.grad = _empty_at_page_offset(offset, self.size)
+            self._scratch = [_empty_at_page_offset(offset, kernels.SCRATCH_ROWS * kernels.BLOCK)
+                             .reshape(kernels.SCRATCH_ROWS, kernels.BLOCK) for _ in self._ranges]
+            self._page_offset = offset
+        g, stats = self.grad, self._stats
+        self._run(kernels.focal_pass, [(x, t, g, stats, scratch, first, stop) + self._arguments
+                                       for (first, stop), scratch in zip(self._ranges,
+                                                                         self._scratch)])
+        loss, positives, valid, bad = (stats[0] if len(stats) == 1 else stats.sum(axis=0)).tolist()
         if not math.isfinite(loss):
             # NaN marks a non-finite logit; a finite-logit overflow to inf is a loss, not an error.
             check_finite(logits)
         if bad:
             check_labels(labels, self.form, self.num_classes, self.params.ignore_label)
             raise AssertionError("kernel flagged labels that check_labels allows")
-        scale = 1.0 / normalizer_from_counts(self.params.normalization, self.logits_shape,
-                                             valid, positives)
-        return loss * scale, scale
+        self._grad_scale = 1.0 / normalizer_from_counts(self.params.normalization,
+                                                        self.logits_shape, valid, positives)
+        return loss * self._grad_scale
 
-    def scale(self, grad: np.ndarray, factor: float, out: np.ndarray) -> None:
-        """out[...] = grad · factor (float32), on every core for large blobs. out: C-contiguous
-        float32 (Caffe's diff), written in place."""
-        if not (out.flags.c_contiguous and out.dtype == np.float32):
-            raise ValueError("out must be a C-contiguous float32 array")
-        source, target = grad.reshape(-1), out.reshape(-1)
-        factor = np.float32(factor)
-        size = source.size
-        self._run(kernels.scale_into, [
-            (source, factor, target, first * kernels.BLOCK, min(size, stop * kernels.BLOCK))
-            for first, stop in self._ranges])
+    def backward(self, loss_weight: float, out: np.ndarray) -> None:
+        """out[...] = ∂(loss_weight·loss)/∂x from the last forward, float32, on every core for
+        large blobs. out: C-contiguous float32 of the logits' shape (Caffe's diff)."""
+        if not (out.flags.c_contiguous and out.dtype == np.float32 and out.size == self.size):
+            raise ValueError(f"out must be a C-contiguous float32 array of {self.size} values")
+        factor = np.float32(self._grad_scale * loss_weight)
+        target = out.reshape(-1)
+        # numpy's multiply releases the GIL: threads split it as they split the forward pass.
+        self._run(_multiply, [(self.grad, factor, target, first * kernels.BLOCK,
+                               stop * kernels.BLOCK) for first, stop in self._ranges])
 
     @staticmethod
     def _run(function, argument_lists) -> None:
@@ -131,6 +145,28 @@ class FocalLossKernel:
         function(*argument_lists[-1])
         for future in futures:
             future.result()
+
+
+def _tiles(w_pos: np.ndarray, w_neg: np.ndarray, inner: int, size: int):
+    """(tiles, row_tile) of kernels._cycle_segment for S == 1: w_pos, w_neg and the class ids
+    1..C repeated to cover one block from any class on, and k div C; empty when S > 1."""
+    num_classes = len(w_pos)
+    length = min(size, kernels.BLOCK) + num_classes - 1 if inner == 1 else 0
+    k = np.arange(length)
+    tiles = (w_pos[k % num_classes], w_neg[k % num_classes],
+             (k % num_classes + 1).astype(np.float32))
+    return tiles, k // num_classes
+
+
+def _empty_at_page_offset(offset: int, size: int) -> np.ndarray:
+    """An uninitialised float32 array of `size` values whose address is `offset` modulo 4096."""
+    buffer = np.empty(size + _PAGE // 4, np.float32)
+    shift = ((offset - buffer.ctypes.data) % _PAGE) // 4
+    return buffer[shift:shift + size]
+
+
+def _multiply(source, factor, out, start, stop):
+    np.multiply(source[start:stop], factor, out=out[start:stop])
 
 
 def _flat(array: np.ndarray) -> np.ndarray:

@@ -17,9 +17,9 @@ inlined by numba (inline="always"): left to LLVM, they are inlined only after th
 
 Layout: logits are viewed as (N, C, S), S = product of the spatial dims, flattened C-order. Work is
 cut into blocks of BLOCK logits; threads take disjoint block ranges (focal_pass releases the GIL).
-A block is walked in *segments* that share a row: when S > 1 a segment lies in one (n, c) row, so
-the class and its weights are constants and the logits and labels are contiguous; when S == 1 a
-segment is one sample's C classes. Per-block sums (loss, positives, valid count, bad labels) go to
+When S > 1, a block is walked in segments that each lie in one (n, c) row, so the class and its
+weights are constants and the logits and labels are contiguous; when S == 1 the class cycles along
+the block, and weights come from arrays tiled with period C. Per-block sums (loss, positives, valid count, bad labels) go to
 one row of `stats` each, summed afterwards in a fixed order: the result does not depend on the
 number of threads. A non-finite logit makes its block's loss NaN, which is how it is detected.
 
@@ -31,11 +31,12 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-BLOCK = 8192            # logits per block: its float32 scratch (4 × 32 KB) stays in L2
+BLOCK = 8192            # logits per block: a thread's float32 scratch (5 × 32 KB) stays in L2
 # Per-block sums (stats columns): loss (NaN if a logit is not finite), positives Σ t·v,
 # valid count Σ v, bad labels.
 STAT_LOSS, STAT_POSITIVES, STAT_VALID, STAT_BAD_LABELS = range(4)
 NUM_STATS = 4
+SCRATCH_ROWS = NUM_STATS + 1   # a thread's scratch: one row per sum, one for expanded labels
 MAX_MULTIPLIED_GAMMA = 4  # integer γ up to this is raised to by multiplication
 
 _F = np.float32
@@ -147,7 +148,8 @@ def _label_terms(v, class_id, num_classes, has_ignore, ignore, smoothing):
 def _store(scratch, k, xi, loss, t, valid, bad):
     """Scratch column k: ℓ (NaN if the logit is not finite, so that the block's sum is NaN),
     t·v, v, bad. Kept per logit and summed afterwards: running sums in the loop would stop LLVM
-    from vectorising it."""
+    from vectorising it. k is unsigned: a signed index that LLVM cannot prove ≥ 0 gets numba's
+    negative-index wraparound, which also stops it."""
     scratch[0, k] = loss if abs(xi) <= _FLT_MAX else _NAN
     scratch[1, k] = t
     scratch[2, k] = valid
@@ -155,36 +157,52 @@ def _store(scratch, k, xi, loss, t, valid, bad):
 
 
 @njit(**_MATH)
-def _row_segment(x, labels, grad, scratch, start, stop, label_offset, w_pos, w_neg, class_id,
-                 num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore, smoothing):
+def _row_segment(x, labels, grad, scratch, base, start, stop, label_offset, w_pos, w_neg,
+                 class_id, num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore,
+                 smoothing):
     """Logits start..stop of one (n, c) row: weights constant, labels[i + label_offset];
     class_id None for per-class targets, else the row's class id c + 1 (index labels).
-    Fills scratch[:, i − start] (see _store) and grad[i] = dℓ/dx."""
+    Fills scratch[:, i − base] (see _store) and grad[i] = dℓ/dx."""
     for i in range(start, stop):
         xi = x[i]
         valid, t, bad, smooth_pos, smooth_neg = _label_terms(
             labels[i + label_offset], class_id, num_classes, has_ignore, ignore, smoothing)
-        loss, grad[i] = focal_element(xi, w_pos * smooth_pos, w_neg * smooth_neg,
-                                      gamma, int_gamma, real_gamma)
-        _store(scratch, i - start, xi, loss, t, valid, bad)
+        loss, d = focal_element(xi, w_pos * smooth_pos, w_neg * smooth_neg,
+                                gamma, int_gamma, real_gamma)
+        grad[i] = d
+        _store(scratch, np.uint64(i - base), xi, loss, t, valid, bad)
 
 
 @njit(**_MATH)
-def _class_segment(x, labels, grad, scratch, start, stop, first_class, w_pos, w_neg, row_label,
+def _cycle_segment(x, labels, grad, scratch, start, stop, tile_start, tiles, row_tile, first_row,
                    num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore, smoothing):
-    """Logits start..stop of one sample's classes (S == 1): class first_class + (i − start).
-    row_label None: per-class targets labels[i]; else the sample's class index (one value)."""
+    """Logits start..stop of a block when S == 1, where the class cycles along the logits: logit i
+    is class c = k mod C, k = tile_start + i − start. Its weights and id c + 1 are read from
+    arrays tiled with period C, tiles = (w_pos[k mod C], w_neg[k mod C], (k mod C) + 1), so that
+    the loop reads them contiguously instead of one segment per sample.
+    row_tile None: per-class targets labels[i]; else labels are class indices, the sample's
+    at labels[first_row + row_tile[k]], row_tile[k] = k div C."""
+    w_pos, w_neg, class_id = tiles
+    if row_tile is not None:
+        # Each logit's sample label, copied out first: read through an index inside the main
+        # loop, it would keep LLVM from vectorising (it cannot rule out that grad overlaps it).
+        expanded = scratch[NUM_STATS]
+        for j in range(stop - start):
+            expanded[j] = labels[first_row + row_tile[tile_start + j]]
     for i in range(start, stop):
-        c = first_class + (i - start)
+        j = np.uint64(i - start)
+        k = np.uint64(tile_start + (i - start))
         xi = x[i]
-        if row_label is None:
+        if row_tile is None:
             terms = _label_terms(labels[i], None, num_classes, has_ignore, ignore, smoothing)
         else:
-            terms = _label_terms(row_label, _F(c + 1), num_classes, has_ignore, ignore, smoothing)
+            terms = _label_terms(scratch[NUM_STATS, j], class_id[k], num_classes, has_ignore,
+                                 ignore, smoothing)
         valid, t, bad, smooth_pos, smooth_neg = terms
-        loss, grad[i] = focal_element(xi, w_pos[c] * smooth_pos, w_neg[c] * smooth_neg,
-                                      gamma, int_gamma, real_gamma)
-        _store(scratch, i - start, xi, loss, t, valid, bad)
+        loss, d = focal_element(xi, w_pos[k] * smooth_pos, w_neg[k] * smooth_neg,
+                                gamma, int_gamma, real_gamma)
+        grad[i] = d
+        _store(scratch, j, xi, loss, t, valid, bad)
 
 
 @njit(error_model="numpy", fastmath={"reassoc", "nsz"})
@@ -197,53 +215,48 @@ def _sum(values, count):
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def focal_pass(x, labels, grad, stats, first_block, stop_block, w_pos, w_neg, num_classes, inner,
-               index_labels, gamma, int_gamma, real_gamma, has_ignore, ignore, smoothing):
+def focal_pass(x, labels, grad, stats, scratch, first_block, stop_block, w_pos, w_neg, tiles,
+               row_tile, num_classes, inner, index_labels, gamma, int_gamma, real_gamma,
+               has_ignore, ignore, smoothing):
     """One pass over blocks first_block..stop_block−1 of the logits (block b = logits
     [b·BLOCK, (b+1)·BLOCK)): per-block sums into stats[b] (see STAT_*) and the unnormalised
     gradient c⁺·dℓ⁺/dx + c⁻·dℓ⁻/dx into grad. Releases the GIL, so that threads can run
-    disjoint block ranges at once.
+    disjoint block ranges at once, each with its own scratch.
 
     x: float32 (N·C·S,) logits; labels: float32, (N·C·S,) targets or (N·S,) class indices
-    (index_labels); grad: float32 like x; stats: float64 zeros (ceil(x.size / BLOCK), NUM_STATS);
-    w_pos, w_neg: float32 (C,) = w_c·a⁺, w_c·a⁻; inner: S; gamma: float32 γ; int_gamma,
-    real_gamma: see _powers; ignore: float32 ignore_label, used if has_ignore; smoothing: ε.
+    (index_labels); grad: float32 like x; stats: float64 (ceil(x.size / BLOCK), NUM_STATS);
+    scratch: float32 (SCRATCH_ROWS, BLOCK), any contents; w_pos, w_neg: float32 (C,) = w_c·a⁺,
+    w_c·a⁻; tiles, row_tile: see _cycle_segment (used when S == 1; length ≥ BLOCK + C − 1);
+    inner: S; gamma: float32 γ; int_gamma, real_gamma: see _powers; ignore: float32
+    ignore_label, used if has_ignore; smoothing: float32 ε.
     """
-    scratch = np.empty((NUM_STATS, BLOCK), np.float32)
-    # A segment shares one (n, c) row when S > 1, one sample n when S == 1.
-    row_length = inner if inner > 1 else num_classes
     for b in range(first_block, stop_block):
-        i = b * BLOCK
-        stop = min(x.size, i + BLOCK)
-        while i < stop:
-            row = i // row_length
-            end = min(stop, (row + 1) * row_length)
-            if inner == 1 and index_labels:
-                _class_segment(x, labels, grad, scratch, i, end, i - row * row_length, w_pos,
-                               w_neg, labels[row], num_classes, gamma, int_gamma, real_gamma,
-                               has_ignore, ignore, smoothing)
-            elif inner == 1:
-                _class_segment(x, labels, grad, scratch, i, end, i - row * row_length, w_pos,
-                               w_neg, None, num_classes, gamma, int_gamma, real_gamma,
-                               has_ignore, ignore, smoothing)
-            elif index_labels:
+        base = b * BLOCK
+        stop = min(x.size, base + BLOCK)
+        if inner == 1 and index_labels:
+            _cycle_segment(x, labels, grad, scratch, base, stop, base % num_classes, tiles,
+                           row_tile, base // num_classes, num_classes, gamma, int_gamma,
+                           real_gamma, has_ignore, ignore, smoothing)
+        elif inner == 1:
+            _cycle_segment(x, labels, grad, scratch, base, stop, base % num_classes, tiles, None,
+                           0, num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore,
+                           smoothing)
+        else:
+            # Segments of one (n, c) row each: class and weights constant, logits contiguous.
+            i = base
+            while i < stop:
+                row = i // inner
+                end = min(stop, (row + 1) * inner)
                 n, c = row // num_classes, row % num_classes
-                # labels[n, s] for logit (n, c, s) = i: offset n·S − row·S.
-                _row_segment(x, labels, grad, scratch, i, end, (n - row) * inner, w_pos[c],
-                             w_neg[c], _F(c + 1), num_classes, gamma, int_gamma, real_gamma,
-                             has_ignore, ignore, smoothing)
-            else:
-                c = row % num_classes
-                _row_segment(x, labels, grad, scratch, i, end, 0, w_pos[c], w_neg[c], None,
-                             num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore,
-                             smoothing)
-            for k in range(NUM_STATS):
-                stats[b, k] += _sum(scratch[k], end - i)
-            i = end
-
-
-@njit(nogil=True, cache=True, error_model="numpy")
-def scale_into(source, factor, out, start, stop):
-    """out[i] = source[i] · factor for i in start..stop−1 (backward: diff = grad · scale)."""
-    for i in range(start, stop):
-        out[i] = source[i] * factor
+                if index_labels:
+                    # labels[n, s] for logit (n, c, s) = i: offset n·S − row·S.
+                    _row_segment(x, labels, grad, scratch, base, i, end, (n - row) * inner,
+                                 w_pos[c], w_neg[c], _F(c + 1), num_classes, gamma, int_gamma,
+                                 real_gamma, has_ignore, ignore, smoothing)
+                else:
+                    _row_segment(x, labels, grad, scratch, base, i, end, 0, w_pos[c], w_neg[c],
+                                 None, num_classes, gamma, int_gamma, real_gamma, has_ignore,
+                                 ignore, smoothing)
+                i = end
+        for k in range(NUM_STATS):
+            stats[b, k] = _sum(scratch[k], stop - base)

@@ -10,10 +10,10 @@ Declared in a prototxt as
 bottom[0]: logits (N, C, *spatial); bottom[1]: labels, per-class targets (same shape) or class
 indices ((N, *spatial) or (N, 1, *spatial)); top[0]: the scalar loss, shape (1,).
 
-Memory: one float32 buffer the size of the logits holds the gradient from forward to backward.
+Memory: one float32 buffer the size of the logits holds the gradient from forward to backward
+(focal_loss_layer.fast).
 """
 import caffe
-import numpy as np
 
 from .errors import InputError
 from .fast import FocalLossKernel
@@ -31,8 +31,6 @@ class FocalLossLayer(caffe.Layer):
         self.params = parse_param_str(self.param_str)
         self.class_weights = None
         self.kernel = None          # FocalLossKernel for the current blob shapes
-        self.grad = None            # float32 dℓ/dx from the last forward, logits' shape
-        self.grad_scale = 1.0
 
     def reshape(self, bottom, top):
         shapes = (bottom[0].data.shape, bottom[1].data.shape)
@@ -46,17 +44,13 @@ class FocalLossLayer(caffe.Layer):
         top[0].reshape(1)
 
     def forward(self, bottom, top):
-        logits = bottom[0].data
-        if self.grad is None or self.grad.shape != logits.shape:
-            self.grad = np.empty(logits.shape, dtype=np.float32)
-        # grad gets the unnormalised dℓ/dx; grad_scale = 1/normalizer is applied in backward.
-        loss, self.grad_scale = self.kernel.forward(logits, bottom[1].data, self.grad)
-        top[0].data[...] = loss
+        # The kernel keeps the gradient until backward.
+        top[0].data[...] = self.kernel.forward(bottom[0].data, bottom[1].data)
 
     def backward(self, top, propagate_down, bottom):
         # top[0].diff[0] is the loss_weight Caffe assigns: honour it.
         if propagate_down[0]:
-            self.kernel.scale(self.grad, self.grad_scale * top[0].diff[0].item(), bottom[0].diff)
+            self.kernel.backward(top[0].diff[0].item(), bottom[0].diff)
         # Labels take no gradient. Caffe asks for one anyway under force_backward (a Python
         # layer cannot refuse it as C++ loss layers do): answer with zeros, not an error.
         if len(propagate_down) > 1 and propagate_down[1]:

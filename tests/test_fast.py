@@ -24,10 +24,9 @@ def fast(logits, labels, settings, threads=None):
     params = parse_param_str(json.dumps(settings))
     kernel = FocalLossKernel(params, params.class_weights(logits.shape[1]), logits.shape,
                              labels.shape, threads=threads)
-    grad = np.empty(logits.shape, np.float32)
-    loss, scale = kernel.forward(logits, labels, grad)
-    out = np.empty_like(grad)
-    kernel.scale(grad, scale, out)
+    loss = kernel.forward(logits, labels)
+    out = np.empty(logits.shape, np.float32)
+    kernel.backward(1.0, out)
     return loss, out
 
 

@@ -1,0 +1,218 @@
+"""`make bench`: FocalLossLayer against Caffe's C++ SigmoidCrossEntropyLoss, in one process and one
+run, and the context around it. Prints tables; asserts nothing.
+
+    python -m benchmarks.run            # the full benchmark (about 3 minutes on 2 cores)
+    python -m benchmarks.run --quick    # tiny sizes, to check that the code runs
+
+1. A large blob, RetinaNet-sized: (2, 80, 100000) = 16 M logits. Each loss layer is timed alone
+   (net._forward(k, k) / net._backward(k, k)) on the same bottoms, in the same net, turn about;
+   medians. Ratios ours / SCE are taken within this one run.
+2. A small blob, (64, 20), where per-call overhead dominates.
+3. Context: the numpy core over the whole blob (the layer before its fast path) and the naive
+   per-element loop (timed on a slice, extrapolated per logit).
+4. Peak extra memory, JIT compile time, and `caffe time` on an example head net.
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from . import caffe_time, naive
+from .inputs import fill
+from .nets import comparison_net, load_net
+from .timing import time_layers
+
+LARGE = (2, 80, 100000)
+SMALL = (64, 20)
+TARGETS = {"large": {"gamma=2": 0.5, "gamma=1.5": 0.75}, "small": {"gamma=2": 3.0}}
+
+# (row name, label blob, settings) of the focal layers in the large net.
+LARGE_LAYERS = [
+    ("gamma=2", "label", {"focusing_parameter": 2}),
+    ("gamma=1.5", "label", {"focusing_parameter": 1.5}),
+    ("gamma=2 ignore", "label_ignore", {"focusing_parameter": 2, "ignore_label": -1}),
+    ("gamma=1.5 ignore", "label_ignore", {"focusing_parameter": 1.5, "ignore_label": -1}),
+    ("gamma=2 indices", "label_index", {"focusing_parameter": 2}),
+    ("gamma=2 alpha positives", "label_index",
+     {"focusing_parameter": 2, "alpha": 0.25, "normalization": "positives"}),
+]
+SMALL_LAYERS = [
+    ("gamma=2", "label", {"focusing_parameter": 2}),
+    ("gamma=1.5", "label", {"focusing_parameter": 1.5}),
+    ("gamma=2 indices", "label_index", {"focusing_parameter": 2}),
+]
+LABEL_TEXT = {"label": "targets", "label_ignore": "targets, 5% ignored",
+              "label_index": "class indices"}
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    import numba
+    return (f"machine: {os.cpu_count()} cores (nproc), {cpu}; Python {platform.python_version()}, "
+            f"numpy {np.__version__}, numba {numba.__version__}")
+
+
+def load():
+    return "load average (1/5/15 min): " + " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def _name(row):
+    return "focal_" + row.replace("=", "").replace(".", "_").replace(" ", "_")
+
+
+def compare(shape, layers, repeats, unit, scale):
+    """Time SCE and the focal layers in one net; return table rows and {row: ratio}."""
+    net = load_net(comparison_net(shape, [(_name(r), label, s) for r, label, s in layers]))
+    fill(net)
+    names = ["sce"] + [_name(r) for r, _, _ in layers]
+    times = time_layers(net, names, repeats)
+    sce_total = times["sce"][2]
+    rows = [("SigmoidCrossEntropyLoss (Caffe C++)", "targets", *times["sce"], 1.0)]
+    ratios = {}
+    for row, label, settings in layers:
+        fwd, bwd, total = times[_name(row)]
+        ratios[row] = total / sce_total
+        rows.append((f"FocalLossLayer {_settings_text(settings)}", LABEL_TEXT[label], fwd, bwd,
+                     total, ratios[row]))
+    return [_format_row(r, scale) for r in rows], ratios, sce_total
+
+
+def _settings_text(settings):
+    text = f"γ={settings['focusing_parameter']:g}"
+    if "ignore_label" in settings:
+        text += " ignore_label"
+    if "alpha" in settings:
+        text += f" α={settings['alpha']:g}"
+    if "normalization" in settings:
+        text += f" {settings['normalization']}"
+    return text
+
+
+def _format_row(row, scale):
+    name, labels, fwd, bwd, total, ratio = row
+    return (f"| {name:<44} | {labels:<19} | {fwd * scale:10.2f} | {bwd * scale:10.2f} | "
+            f"{total * scale:10.2f} | {ratio:6.2f} |")
+
+
+def _header(unit):
+    return [f"| {'layer':<44} | {'labels':<19} | {'fwd ' + unit:>10} | {'bwd ' + unit:>10} | "
+            f"{'total ' + unit:>10} | {'/ SCE':>6} |",
+            f"|{'-' * 46}|{'-' * 21}|{'-' * 12}|{'-' * 12}|{'-' * 12}|{'-' * 8}|"]
+
+
+def numpy_core_seconds(shape, repeats):
+    """Median forward+backward of the numpy core as the layer ran it before the fast path:
+    read_labels + sigmoid_focal_loss over the whole blob (float64 coefficients), then the
+    loss_weight multiply into a diff."""
+    from focal_loss_layer.core import sigmoid_focal_loss
+    from focal_loss_layer.labels import read_labels
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=3.0, size=shape).astype(np.float32)
+    labels = (rng.random(shape, dtype=np.float32) < 0.01).astype(np.float32)
+    diff = np.empty_like(logits)
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        read = read_labels(labels, shape)
+        _, grad = sigmoid_focal_loss(logits, read.targets, focusing_parameter=2.0,
+                                     valid=read.valid)
+        np.multiply(grad, np.float32(1.0), out=diff)
+        samples.append(time.perf_counter() - start)
+        del read, grad
+    return float(np.median(samples))
+
+
+def _child(module, args, env=None):
+    done = subprocess.run([sys.executable, "-m", module] + [str(a) for a in args],
+                          cwd=caffe_time.REPO, env=env, capture_output=True, text=True,
+                          timeout=1200)
+    if done.returncode != 0:
+        raise RuntimeError(f"{module} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def memory_lines(shape):
+    env = dict(os.environ, GLOG_minloglevel="2")
+    result = _child("benchmarks.memory", shape, env)
+    size = result["logits_bytes"]
+    return [f"peak extra memory of the first forward+backward at {shape} (logits blob "
+            f"{size / 2**20:.1f} MiB): numpy allocations (tracemalloc) "
+            f"{result['traced_bytes'] / size:.3f}× the logits blob, resident-set high-water rise "
+            f"{result['rss_bytes'] / size:.3f}×; the float32 gradient buffer kept from forward "
+            "to backward is 1× of either"]
+
+
+def compile_lines():
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        first = _child("benchmarks.compile_time", [], env)
+        later = _child("benchmarks.compile_time", [], env)
+    def text(times):
+        return ", ".join(f"{k} {v:.2f} s" for k, v in times.items())
+    return [f"JIT: first use on a machine (empty numba cache): {text(first)}",
+            f"     every later process (cache loaded):       {text(later)}"]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes and few repeats: checks that the benchmark runs")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    large = (2, 3, 1000) if args.quick else LARGE
+    small = (4, 3) if args.quick else SMALL
+    large_repeats, small_repeats = (2, 5) if args.quick else (11, 2000)
+
+    out = [machine(), load(), ""]
+    print("\n".join(out), flush=True)
+    lines, large_ratios, sce_large = compare(large, LARGE_LAYERS, large_repeats, "ms", 1e3)
+    block = [f"{large} = {np.prod(large) / 1e6:g} M logits, float32; forward+backward of each "
+             f"loss layer alone, medians of {large_repeats} runs", *_header("ms"), *lines]
+    core = numpy_core_seconds(large, 1 if args.quick else 3)
+    block.append(_format_row(("numpy core, whole blob (before the fast path) γ=2", "targets",
+                              float("nan"), float("nan"), core, core / sce_large), 1e3))
+    naive_size = 200 if args.quick else 20000
+    per_logit = naive.seconds_per_logit(naive_size)
+    naive_total = per_logit * np.prod(large)
+    block.append(_format_row(("naive per-element loop (blog form) γ=2 *", "targets",
+                              float("nan"), float("nan"), naive_total, naive_total / sce_large),
+                             1e3))
+    block.append(f"* timed on {naive_size} logits: {per_logit * 1e6:.2f} µs per logit, times "
+                 f"{np.prod(large):,} logits")
+    print("\n".join(block + [""]), flush=True)
+    out += block + [""]
+
+    lines, small_ratios, _ = compare(small, SMALL_LAYERS, small_repeats, "µs", 1e6)
+    block = [f"{small} = {np.prod(small)} logits: per call, medians of {small_repeats} runs",
+             *_header("µs"), *lines, ""]
+    print("\n".join(block), flush=True)
+    out += block
+
+    checks = []
+    for size, ratios in (("large", large_ratios), ("small", small_ratios)):
+        for row, target in TARGETS[size].items():
+            ratio = ratios[row]
+            checks.append(f"target {size} {row}: ours/SCE {ratio:.2f} ≤ {target:g}: "
+                          f"{'met' if ratio <= target else 'NOT MET'}")
+    block = checks + memory_lines(large)
+    if not args.quick:
+        block += compile_lines()
+    block += ["", "caffe time (Caffe's own tool) on the example head, score (2, 80, 100, 100):"]
+    block += caffe_time.report(1 if args.quick else 10)
+    block += ["", load()]
+    print("\n".join(block), flush=True)
+
+
+if __name__ == "__main__":
+    main()
