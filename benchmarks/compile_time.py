@@ -17,8 +17,7 @@ def first_pass_seconds():
         start = time.perf_counter()
         params = parse_param_str(f"{{'focusing_parameter': {gamma}}}")
         kernel = FocalLossKernel(params, params.class_weights(3), (2, 3), (2, 3))
-        kernel.forward(np.zeros((2, 3), np.float32), np.zeros((2, 3), np.float32),
-                       np.empty((2, 3), np.float32))
+        kernel.forward(np.zeros((2, 3), np.float32), np.zeros((2, 3), np.float32))
         times[f"gamma {gamma:g}"] = time.perf_counter() - start
     return times
 

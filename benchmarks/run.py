@@ -59,7 +59,8 @@ def machine():
     except (OSError, StopIteration):
         pass
     import numba
-    return (f"machine: {os.cpu_count()} cores (nproc), {cpu}; Python {platform.python_version()}, "
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (f"machine: {cores} cores (nproc), {cpu}; Python {platform.python_version()}, "
             f"numpy {np.__version__}, numba {numba.__version__}")
 
 
@@ -100,15 +101,17 @@ def _settings_text(settings):
 
 
 def _format_row(row, scale):
+    """A table row; fwd/bwd None where only the total was timed."""
     name, labels, fwd, bwd, total, ratio = row
-    return (f"| {name:<44} | {labels:<19} | {fwd * scale:10.2f} | {bwd * scale:10.2f} | "
-            f"{total * scale:10.2f} | {ratio:6.2f} |")
+    def cell(seconds):
+        return f"{'—':>10}" if seconds is None else f"{seconds * scale:10.2f}"
+    return f"| {name:<50} | {labels:<19} | {cell(fwd)} | {cell(bwd)} | {cell(total)} | {ratio:6.2f} |"
 
 
 def _header(unit):
-    return [f"| {'layer':<44} | {'labels':<19} | {'fwd ' + unit:>10} | {'bwd ' + unit:>10} | "
+    return [f"| {'layer':<50} | {'labels':<19} | {'fwd ' + unit:>10} | {'bwd ' + unit:>10} | "
             f"{'total ' + unit:>10} | {'/ SCE':>6} |",
-            f"|{'-' * 46}|{'-' * 21}|{'-' * 12}|{'-' * 12}|{'-' * 12}|{'-' * 8}|"]
+            f"|{'-' * 52}|{'-' * 21}|{'-' * 12}|{'-' * 12}|{'-' * 12}|{'-' * 8}|"]
 
 
 def numpy_core_seconds(shape, repeats):
@@ -180,14 +183,13 @@ def main(argv=None):
     block = [f"{large} = {np.prod(large) / 1e6:g} M logits, float32; forward+backward of each "
              f"loss layer alone, medians of {large_repeats} runs", *_header("ms"), *lines]
     core = numpy_core_seconds(large, 1 if args.quick else 3)
-    block.append(_format_row(("numpy core, whole blob (before the fast path) γ=2", "targets",
-                              float("nan"), float("nan"), core, core / sce_large), 1e3))
+    block.append(_format_row(("numpy core, whole blob (layer before fast path) γ=2",
+                              "targets", None, None, core, core / sce_large), 1e3))
     naive_size = 200 if args.quick else 20000
     per_logit = naive.seconds_per_logit(naive_size)
     naive_total = per_logit * np.prod(large)
-    block.append(_format_row(("naive per-element loop (blog form) γ=2 *", "targets",
-                              float("nan"), float("nan"), naive_total, naive_total / sce_large),
-                             1e3))
+    block.append(_format_row(("naive per-element loop (blog form) γ=2 *", "targets", None, None,
+                              naive_total, naive_total / sce_large), 1e3))
     block.append(f"* timed on {naive_size} logits: {per_logit * 1e6:.2f} µs per logit, times "
                  f"{np.prod(large):,} logits")
     print("\n".join(block + [""]), flush=True)

@@ -33,6 +33,9 @@ _PAGE = 4096
 _THREADS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                else os.cpu_count() or 1)
 _pools: Dict[int, ThreadPoolExecutor] = {}   # by worker count, made on first use
+if hasattr(os, "register_at_fork"):
+    # A forked child has none of the parent's threads: its pools would wait forever.
+    os.register_at_fork(after_in_child=_pools.clear)
 
 
 def check_finite(logits: np.ndarray) -> None:
@@ -91,20 +94,20 @@ class FocalLossKernel:
         # Contiguous block ranges, one per thread, each with a scratch (made by forward).
         self._ranges = [(blocks * k // threads, blocks * (k + 1) // threads) for k in range(threads)]
         self._scratch = []
-        self._page_offset = -1
 
     def forward(self, logits: np.ndarray, labels: np.ndarray) -> float:
         """The loss; keeps dℓ/dx for backward. InputError on non-finite logits or bad labels."""
         x, t = _flat(logits), _flat(labels)
-        offset = x.ctypes.data % _PAGE
-        if offset != self._page_offset:
+        if self.grad is None:
             # The arrays the kernel writes sit at the logits' offset within a page: when a store
             # lands a little ahead of a later load modulo 4096, the CPU takes the load for a read
-            # of the stored data and waits ("4K aliasing"), measured 5× slower here.
+            # of the stored data and waits ("4K aliasing"), measured 5× slower here. Made once:
+            # a Caffe blob keeps its memory while its shape stays, and a new shape makes a new
+            # FocalLossKernel.
+            offset = x.ctypes.data % _PAGE
             self.grad = _empty_at_page_offset(offset, self.size)
             self._scratch = [_empty_at_page_offset(offset, kernels.SCRATCH_ROWS * kernels.BLOCK)
                              .reshape(kernels.SCRATCH_ROWS, kernels.BLOCK) for _ in self._ranges]
-            self._page_offset = offset
         g, stats = self.grad, self._stats
         self._run(kernels.focal_pass, [(x, t, g, stats, scratch, first, stop) + self._arguments
                                        for (first, stop), scratch in zip(self._ranges,

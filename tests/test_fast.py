@@ -2,6 +2,9 @@
 every option, label form and kind of γ, at the kernel's own edges (block and row boundaries,
 S == 1, C == 1, saturated logits, threads), and its errors against the reference checks'."""
 import json
+import os
+import signal
+import time
 
 import numpy as np
 import pytest
@@ -206,3 +209,25 @@ def test_exp_and_log1p_polynomials_against_numpy():
     u = np.concatenate([np.geomspace(1e-30, 1, 3001), [0.0]]).astype(np.float32)
     log1p = np.array([kernels.log1p_unit(v) for v in u], np.float32)
     np.testing.assert_allclose(log1p, np.log1p(u.astype(np.float64)), rtol=3e-7, atol=0)
+
+
+def test_a_forked_child_runs_the_threaded_pass_after_its_parent_did():
+    """The parent's thread pool does not survive fork; the child must make its own."""
+    settings = {"focusing_parameter": 2}
+    logits, labels = case(21, "targets", (2, 3, PARALLEL_MIN_SIZE // 4), settings)
+    logits, labels = logits.astype(np.float32), labels.astype(np.float32)
+    expected = fast(logits, labels, settings, threads=2)[0]
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os._exit(0 if fast(logits, labels, settings, threads=2)[0] == expected else 1)
+        finally:
+            os._exit(2)
+    deadline = time.monotonic() + 60
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung on the parent's thread pool")
+    assert os.waitstatus_to_exitcode(done[1]) == 0
