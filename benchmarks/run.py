@@ -183,7 +183,7 @@ def main(argv=None):
     block = [f"{large} = {np.prod(large) / 1e6:g} M logits, float32; forward+backward of each "
              f"loss layer alone, medians of {large_repeats} runs", *_header("ms"), *lines]
     core = numpy_core_seconds(large, 1 if args.quick else 3)
-    block.append(_format_row(("numpy core, whole blob (layer before fast path) γ=2",
+    block.append(_format_row(("numpy core, whole blob (pre-fast-path layer) γ=2",
                               "targets", None, None, core, core / sce_large), 1e3))
     naive_size = 200 if args.quick else 20000
     per_logit = naive.seconds_per_logit(naive_size)
