@@ -2,7 +2,6 @@
 use on a machine), a second process with that cache loads them (every later use). Run as
 `python -m benchmarks.compile_time CACHE_DIR`, which prints JSON."""
 import json
-import sys
 import time
 
 

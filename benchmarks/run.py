@@ -72,8 +72,8 @@ def _name(row):
     return "focal_" + row.replace("=", "").replace(".", "_").replace(" ", "_")
 
 
-def compare(shape, layers, repeats, unit, scale):
-    """Time SCE and the focal layers in one net; return table rows and {row: ratio}."""
+def compare(shape, layers, repeats, scale):
+    """Time SCE and the focal layers in one net: (table rows, {row: ours/SCE}, SCE seconds)."""
     net = load_net(comparison_net(shape, [(_name(r), label, s) for r, label, s in layers]))
     fill(net)
     names = ["sce"] + [_name(r) for r, _, _ in layers]
@@ -179,7 +179,7 @@ def main(argv=None):
 
     out = [machine(), load(), ""]
     print("\n".join(out), flush=True)
-    lines, large_ratios, sce_large = compare(large, LARGE_LAYERS, large_repeats, "ms", 1e3)
+    lines, large_ratios, sce_large = compare(large, LARGE_LAYERS, large_repeats, 1e3)
     block = [f"{large} = {np.prod(large) / 1e6:g} M logits, float32; forward+backward of each "
              f"loss layer alone, medians of {large_repeats} runs", *_header("ms"), *lines]
     core = numpy_core_seconds(large, 1 if args.quick else 3)
@@ -195,7 +195,7 @@ def main(argv=None):
     print("\n".join(block + [""]), flush=True)
     out += block + [""]
 
-    lines, small_ratios, _ = compare(small, SMALL_LAYERS, small_repeats, "µs", 1e6)
+    lines, small_ratios, _ = compare(small, SMALL_LAYERS, small_repeats, 1e6)
     block = [f"{small} = {np.prod(small)} logits: per call, medians of {small_repeats} runs",
              *_header("µs"), *lines, ""]
     print("\n".join(block), flush=True)
