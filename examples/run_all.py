@@ -4,7 +4,8 @@ print a table, write results.json and the figures.
     python -m examples.run_all [--quick] [--out DIR] [--only digits|digit_grid ...]
 
 --quick runs each solver for a few iterations (the tests use it); --out picks the output folder
-(default results/ in the repository); --only limits the run to some examples.
+(default results/ in the repository, results/quick/ with --quick, so that a quick run leaves the
+committed results alone); --only limits the run to some examples.
 
 Output folder layout:
     results.json, loss_curves.png, ap_per_class.png, loss_share.png
@@ -30,6 +31,7 @@ from .report import table, write_results   # noqa: E402
 from .training import CAFFE_TOOL, REPO, prepare_run, train   # noqa: E402
 
 EXAMPLES = {example.NAME: example for example in (example_digits, example_grid)}
+DEFAULT_OUT = os.path.join(REPO, "results")
 
 
 def parse_args(argv):
@@ -37,8 +39,8 @@ def parse_args(argv):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="a few iterations per run (for tests), instead of the full schedule")
-    parser.add_argument("--out", default=os.path.join(REPO, "results"),
-                        help="output folder (default: results/ in the repository)")
+    parser.add_argument("--out", help="output folder (default: results/ in the repository; "
+                                       "results/quick/ with --quick)")
     parser.add_argument("--only", action="append", choices=sorted(EXAMPLES),
                         help="run only this example (repeatable); default: all")
     return parser.parse_args(argv)
@@ -48,7 +50,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
     chosen = [EXAMPLES[name] for name in (args.only or EXAMPLES)]
-    out = os.path.abspath(args.out)
+    out = os.path.abspath(args.out or os.path.join(DEFAULT_OUT, "quick" if args.quick else ""))
     mode = "quick" if args.quick else "full"
 
     stage(f"set-up: {mode} mode, {len(chosen)} example(s) x {len(LOSSES)} losses, output {out}")
@@ -99,7 +101,7 @@ def main(argv=None) -> int:
 
 
 def _command(args) -> str:
-    if not args.only and os.path.abspath(args.out) == os.path.join(REPO, "results"):
+    if not args.only and not args.out:
         return "make example-quick" if args.quick else "make example"
     return "python -m examples.run_all " + " ".join(sys.argv[1:])
 
