@@ -152,8 +152,8 @@ def memory_lines(shape):
     return [f"peak extra memory of the first forward+backward at {shape} (logits blob "
             f"{size / 2**20:.1f} MiB): numpy allocations (tracemalloc) "
             f"{result['traced_bytes'] / size:.3f}× the logits blob, resident-set high-water rise "
-            f"{result['rss_bytes'] / size:.3f}×; the float32 gradient buffer kept from forward "
-            "to backward is 1× of either"]
+            f"{result['rss_bytes'] / size:.3f}× (the gradient waits in Caffe's own bottom diff "
+            "from forward to backward)"]
 
 
 def compile_lines():

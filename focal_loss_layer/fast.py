@@ -2,8 +2,11 @@
 the gradient, the normaliser's counts and the input checks; large blobs run it on every core.
 
     kernel = FocalLossKernel(params, class_weights, logits_shape, labels_shape)
-    loss = kernel.forward(logits, labels)        # keeps dℓ/dx / normalizer in kernel.grad
-    kernel.backward(loss_weight, bottom_diff)    # bottom_diff = ∂(loss_weight·loss)/∂x
+    loss = kernel.forward(logits, labels, bottom_diff)  # bottom_diff = unnormalised dℓ/dx
+    kernel.backward(loss_weight, bottom_diff)    # in place: bottom_diff = ∂(loss_weight·loss)/∂x
+
+(Without a third argument, forward keeps dℓ/dx in a buffer of its own, kernel.grad, and
+backward writes from it into any array.)
 
 logits: (N, C, *spatial) float32; labels: either label form (focal_loss_layer.labels);
 bottom_diff: float32 like logits. The results equal focal_loss_layer.core.sigmoid_focal_loss's to
@@ -11,8 +14,9 @@ float32 rounding (tests/test_fast.py). Bad inputs raise the same InputError mess
 labels.check_labels and check_finite: numpy looks for them only after the kernel flagged some, so
 valid inputs are read once.
 
-Memory: kernel.grad, one float32 array the size of the logits, plus per thread a scratch of
-5 × BLOCK floats (160 KB) and, without spatial dims, weights tiled to BLOCK + C entries.
+Memory: per thread a scratch of 5 × BLOCK floats (160 KB) and, without spatial dims, weights
+tiled to BLOCK + C entries; plus kernel.grad, a float32 array the size of the logits, only when
+forward is given no array to write the gradient into.
 """
 import math
 import os
@@ -73,7 +77,8 @@ class FocalLossKernel:
         self.num_classes = num_classes = self.logits_shape[1]
         self.size = math.prod(self.logits_shape)
         inner = math.prod(self.logits_shape[2:])
-        self.grad: Optional[np.ndarray] = None     # unnormalised dℓ/dx, made by forward
+        self.grad: Optional[np.ndarray] = None     # own gradient buffer, if forward needs one
+        self._gradient_target: Optional[np.ndarray] = None   # where forward wrote dℓ/dx
         self._grad_scale = 1.0                     # 1/normalizer, which grad still needs
         a_pos, a_neg = (1.0, 1.0) if params.alpha is None else (params.alpha, 1.0 - params.alpha)
         weights = np.asarray(class_weights, dtype=np.float64)
@@ -95,20 +100,28 @@ class FocalLossKernel:
         self._ranges = [(blocks * k // threads, blocks * (k + 1) // threads) for k in range(threads)]
         self._scratch = []
 
-    def forward(self, logits: np.ndarray, labels: np.ndarray) -> float:
-        """The loss; keeps dℓ/dx for backward. InputError on non-finite logits or bad labels."""
+    def forward(self, logits: np.ndarray, labels: np.ndarray,
+                grad: Optional[np.ndarray] = None) -> float:
+        """The loss. Writes the unnormalised dℓ/dx into grad (C-contiguous float32 of the logits'
+        size, e.g. Caffe's bottom diff, so no memory is added) or, if grad is None, into a buffer
+        of the kernel's own (kernel.grad). InputError on non-finite logits or bad labels."""
         x, t = _flat(logits), _flat(labels)
-        if self.grad is None:
+        if not self._scratch:
             # The arrays the kernel writes sit at the logits' offset within a page: when a store
             # lands a little ahead of a later load modulo 4096, the CPU takes the load for a read
             # of the stored data and waits ("4K aliasing"), measured 5× slower here. Made once:
             # a Caffe blob keeps its memory while its shape stays, and a new shape makes a new
-            # FocalLossKernel.
-            offset = x.ctypes.data % _PAGE
-            self.grad = _empty_at_page_offset(offset, self.size)
-            self._scratch = [_empty_at_page_offset(offset, kernels.SCRATCH_ROWS * kernels.BLOCK)
+            # FocalLossKernel. (Caffe's diff has the data's page offset: both are malloc'd alike.)
+            self._page_offset = x.ctypes.data % _PAGE
+            self._scratch = [_empty_at_page_offset(self._page_offset,
+                                                   kernels.SCRATCH_ROWS * kernels.BLOCK)
                              .reshape(kernels.SCRATCH_ROWS, kernels.BLOCK) for _ in self._ranges]
-        g, stats = self.grad, self._stats
+        if grad is None:
+            if self.grad is None:
+                self.grad = _empty_at_page_offset(self._page_offset, self.size)
+            grad = self.grad
+        self._gradient_target = g = _flat_view(grad, self.size)
+        stats = self._stats
         self._run(kernels.focal_pass, [(x, t, g, stats, scratch, first, stop) + self._arguments
                                        for (first, stop), scratch in zip(self._ranges,
                                                                          self._scratch)])
@@ -125,13 +138,15 @@ class FocalLossKernel:
 
     def backward(self, loss_weight: float, out: np.ndarray) -> None:
         """out[...] = ∂(loss_weight·loss)/∂x from the last forward, float32, on every core for
-        large blobs. out: C-contiguous float32 of the logits' shape (Caffe's diff)."""
-        if not (out.flags.c_contiguous and out.dtype == np.float32 and out.size == self.size):
-            raise ValueError(f"out must be a C-contiguous float32 array of {self.size} values")
+        large blobs. out: C-contiguous float32 of the logits' shape (Caffe's diff); if it is the
+        array forward wrote the gradient into, it is scaled in place."""
+        target = _flat_view(out, self.size)
+        source = self._gradient_target
+        if source is None:
+            raise RuntimeError("FocalLossKernel.backward called before forward")
         factor = np.float32(self._grad_scale * loss_weight)
-        target = out.reshape(-1)
         # numpy's multiply releases the GIL: threads split it as they split the forward pass.
-        self._run(_multiply, [(self.grad, factor, target, first * kernels.BLOCK,
+        self._run(_multiply, [(source, factor, target, first * kernels.BLOCK,
                                stop * kernels.BLOCK) for first, stop in self._ranges])
 
     @staticmethod
@@ -170,6 +185,14 @@ def _empty_at_page_offset(offset: int, size: int) -> np.ndarray:
 
 def _multiply(source, factor, out, start, stop):
     np.multiply(source[start:stop], factor, out=out[start:stop])
+
+
+def _flat_view(array: np.ndarray, size: int) -> np.ndarray:
+    """array as a 1-D float32 view, never a copy: the kernel writes through it."""
+    if not (array.flags.c_contiguous and array.dtype == np.float32 and array.size == size):
+        raise ValueError(f"gradient arrays must be C-contiguous float32 with {size} values, got "
+                         f"{array.dtype} {array.shape}")
+    return array.reshape(-1)
 
 
 def _flat(array: np.ndarray) -> np.ndarray:

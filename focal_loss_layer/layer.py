@@ -10,8 +10,8 @@ Declared in a prototxt as
 bottom[0]: logits (N, C, *spatial); bottom[1]: labels, per-class targets (same shape) or class
 indices ((N, *spatial) or (N, 1, *spatial)); top[0]: the scalar loss, shape (1,).
 
-Memory: one float32 buffer the size of the logits holds the gradient from forward to backward
-(focal_loss_layer.fast).
+Memory: none the size of the logits. Forward writes the gradient straight into bottom[0].diff,
+where backward scales it in place by loss_weight / normalizer (focal_loss_layer.fast).
 """
 import caffe
 
@@ -31,6 +31,10 @@ class FocalLossLayer(caffe.Layer):
         self.params = parse_param_str(self.param_str)
         self.class_weights = None
         self.kernel = None          # FocalLossKernel for the current blob shapes
+        # True from a forward until the backward that scales the gradient it left in
+        # bottom[0].diff. A second backward after one forward finds it False and recomputes:
+        # upstream in-place layers may have rewritten that diff in the meantime.
+        self.diff_holds_gradient = False
 
     def reshape(self, bottom, top):
         shapes = (bottom[0].data.shape, bottom[1].data.shape)
@@ -44,13 +48,19 @@ class FocalLossLayer(caffe.Layer):
         top[0].reshape(1)
 
     def forward(self, bottom, top):
-        # The kernel keeps the gradient until backward.
-        top[0].data[...] = self.kernel.forward(bottom[0].data, bottom[1].data)
+        # Nothing reads a bottom's diff between a loss layer's forward and its backward (Caffe
+        # gives each consumer of a blob its own copy through a Split layer), so the gradient
+        # waits there instead of in a buffer of the logits' size.
+        top[0].data[...] = self.kernel.forward(bottom[0].data, bottom[1].data, bottom[0].diff)
+        self.diff_holds_gradient = True
 
     def backward(self, top, propagate_down, bottom):
         # top[0].diff[0] is the loss_weight Caffe assigns: honour it.
         if propagate_down[0]:
+            if not self.diff_holds_gradient:
+                self.kernel.forward(bottom[0].data, bottom[1].data, bottom[0].diff)
             self.kernel.backward(top[0].diff[0].item(), bottom[0].diff)
+            self.diff_holds_gradient = False
         # Labels take no gradient. Caffe asks for one anyway under force_backward (a Python
         # layer cannot refuse it as C++ loss layers do): answer with zeros, not an error.
         if len(propagate_down) > 1 and propagate_down[1]:

@@ -184,3 +184,17 @@ def test_non_finite_logits_fail_with_count_and_first_index(bad):
     with pytest.raises(Exception, match=r"holds 2 non-finite value\(s\) \(NaN or ±inf\); the first "
                                         rf"is {bad} at index \(1, 0\)"):
         net.forward()
+
+
+def test_second_backward_after_one_forward_gives_the_same_gradient():
+    """The gradient waits in bottom[0].diff between forward and backward; a repeated backward
+    must not scale it twice."""
+    rng = np.random.default_rng(7)
+    logits, labels = make_case(rng, "indices", shape=(3, 4, 5))
+    net = focal_net((3, 4, 5), (3, 5), {"alpha": 0.25}, loss_weight=2.5)
+    _, first = run(net, logits, labels)
+    net.blobs["score"].diff[...] = -1.0   # as an upstream in-place layer might leave it
+    net.backward()
+    np.testing.assert_array_equal(net.blobs["score"].diff, first)
+    _, exact = naive_focal_loss(logits.astype(np.float32), labels, gamma=2.0, alpha=0.25)
+    np.testing.assert_allclose(first, 2.5 * exact, rtol=1e-4, atol=1e-7)
