@@ -16,6 +16,7 @@ loss exactly), class weight w_c and α-balance a⁺ = α, a⁻ = 1 − α (both 
 
 γ = 0 with no weights is sigmoid cross-entropy, with gradient p − t.
 """
+import math
 from typing import Optional, Tuple
 
 import numpy as np
@@ -75,26 +76,27 @@ def term_coefficients(targets: np.ndarray, *, alpha: Optional[float] = None,
 
 
 def normalizer(normalization: str, targets: np.ndarray, valid: Optional[np.ndarray] = None) -> float:
+    """The divisor of the summed loss, at least 1 (see normalizer_from_counts), for targets
+    (N, C, *spatial) and the mask of non-ignored logits (None: all)."""
+    valid_count = targets.size if valid is None else np.count_nonzero(valid)
+    positives = (targets.sum(dtype=np.float64) if valid is None
+                 else targets.sum(where=valid, dtype=np.float64))
+    return normalizer_from_counts(normalization, targets.shape, valid_count, positives)
+
+
+def normalizer_from_counts(normalization: str, logits_shape, valid_count: float,
+                           positives: float) -> float:
     """The divisor of the summed loss, at least 1.
 
-    batch_size: N (targets.shape[0]); full: number of logits; valid: number of non-ignored
-    logits; positives: Σ of (unsmoothed) targets over non-ignored logits — the number of
-    positive targets for hard labels; none: 1.
+    batch_size: N (logits_shape[0]); full: number of logits; valid: valid_count, the number of
+    non-ignored logits; positives: Σ of (unsmoothed) targets over non-ignored logits — the number
+    of positive targets for hard labels; none: 1.
     """
-    if normalization == "batch_size":
-        count = targets.shape[0]
-    elif normalization == "full":
-        count = targets.size
-    elif normalization == "valid":
-        count = targets.size if valid is None else np.count_nonzero(valid)
-    elif normalization == "positives":
-        count = (targets.sum(dtype=np.float64) if valid is None
-                 else targets.sum(where=valid, dtype=np.float64))
-    elif normalization == "none":
-        count = 1
-    else:
+    counts = {"batch_size": logits_shape[0], "full": math.prod(logits_shape),
+              "valid": valid_count, "positives": positives, "none": 1}
+    if normalization not in counts:
         raise ValueError(f"normalization {normalization!r} is not one of {NORMALIZATIONS}")
-    return max(1.0, float(count))
+    return max(1.0, float(counts[normalization]))
 
 
 def sigmoid_focal_loss(logits: np.ndarray, targets: np.ndarray, *,

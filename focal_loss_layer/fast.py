@@ -26,6 +26,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from . import kernels
+from .core import normalizer_from_counts
 from .errors import InputError
 from .labels import INDICES, check_labels, label_form
 from .params import FocalLossParams
@@ -51,15 +52,6 @@ def check_finite(logits: np.ndarray) -> None:
             f"bottom[0] (logits) holds {logits.size - np.count_nonzero(finite)} non-finite "
             f"value(s) (NaN or ±inf); the first is {logits[where].item()} at index {where}. The net "
             "diverged or its input holds NaN: lower base_lr, clip gradients, or check the data")
-
-
-def normalizer_from_counts(normalization: str, logits_shape: Tuple[int, ...], valid: float,
-                           positives: float) -> float:
-    """core.normalizer's divisor (at least 1) from the kernel's counts: valid = non-ignored
-    logits, positives = Σ unsmoothed targets over them."""
-    count = {"batch_size": logits_shape[0], "full": math.prod(logits_shape), "valid": valid,
-             "positives": positives, "none": 1}[normalization]
-    return max(1.0, float(count))
 
 
 class FocalLossKernel:
