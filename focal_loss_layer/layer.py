@@ -51,6 +51,7 @@ class FocalLossLayer(caffe.Layer):
         # Nothing reads a bottom's diff between a loss layer's forward and its backward (Caffe
         # gives each consumer of a blob its own copy through a Split layer), so the gradient
         # waits there instead of in a buffer of the logits' size.
+        self.diff_holds_gradient = False   # until the pass below completes without an error
         top[0].data[...] = self.kernel.forward(bottom[0].data, bottom[1].data, bottom[0].diff)
         self.diff_holds_gradient = True
 
