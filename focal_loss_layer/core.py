@@ -24,11 +24,6 @@ import numpy as np
 from .params import NORMALIZATIONS
 
 
-def softplus(z: np.ndarray) -> np.ndarray:
-    """softplus(z) = log(1 + e^z) = max(z, 0) + log1p(exp(−|z|)), finite for every finite z."""
-    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
-
-
 def focal_terms(logits: np.ndarray, focusing_parameter: float):
     """Elementwise (ℓ⁺, ℓ⁻, dℓ⁺/dx, dℓ⁻/dx) for logits of any shape, in the logits' dtype."""
     gamma = focusing_parameter

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from cases import GAMMAS, NORMALIZATIONS, OPTION_SETS, make_case, naive_kwargs
-from focal_loss_layer.core import focal_terms, sigmoid_focal_loss, softplus
+from focal_loss_layer.core import focal_terms, sigmoid_focal_loss
 from focal_loss_layer.labels import read_labels
 from focal_loss_layer.params import parse_param_str
 from gradcheck import assert_gradient_close, numeric_gradient
@@ -155,10 +155,14 @@ def test_no_87_cap_wrong_side_saturated_loss_grows_linearly():
     np.testing.assert_allclose(grad, [[-1.0, -1.0]], rtol=1e-6)
 
 
-def test_softplus_is_stable_and_exact():
+def test_cross_entropy_terms_are_stable_and_exact_softplus():
+    """At γ = 0, ℓ⁻ = softplus(x) = log(1 + e^x) and ℓ⁺ = softplus(−x), exact at the extremes."""
     z = np.array([-1e4, -50.0, -1.0, 0.0, 1.0, 50.0, 1e4])
-    np.testing.assert_allclose(softplus(z)[2:5], np.log1p(np.exp(z[2:5])), rtol=1e-15)
-    assert softplus(z)[0] == 0.0 and softplus(z)[-1] == 1e4
+    pos, neg, _, _ = focal_terms(z, 0.0)
+    np.testing.assert_allclose(neg[2:5], np.log1p(np.exp(z[2:5])), rtol=1e-15)
+    np.testing.assert_allclose(pos[2:5], np.log1p(np.exp(-z[2:5])), rtol=1e-15)
+    assert neg[0] == 0.0 and neg[-1] == 1e4
+    assert pos[-1] == 0.0 and pos[0] == 1e4
 
 
 def test_inputs_are_not_modified():
