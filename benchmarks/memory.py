@@ -1,9 +1,9 @@
-"""Peak extra memory of one FocalLossLayer forward+backward, measured in a fresh process
-(python -m benchmarks.memory N C S...) that prints JSON.
+"""Peak extra memory of one FocalLossLayer forward and of its backward, each measured on its own,
+in a fresh process (python -m benchmarks.memory N C S...) that prints JSON.
 
-Counted: what the layer allocates from the first forward through backward — the float32 gradient
-buffer it keeps included — and nothing Caffe allocates for the net's own blobs (their data and
-diffs are touched before measuring). Two measures:
+Counted: what the layer allocates in the pass (anything it kept from forward to backward
+included) and nothing Caffe allocates for the net's own blobs (their data and diffs are touched
+before measuring). Two measures per pass:
 - traced: tracemalloc's peak over that window (numpy registers every array it allocates);
 - rss: the rise of the process's resident-set high-water mark (VmHWM, reset through
   /proc/self/clear_refs) over its resident size before the window, which also sees memory that
@@ -49,17 +49,22 @@ def measure(shape):
         blob.diff[...] = 0
     k = layer_index(net, "focal")
     gc.collect()
+    result = {"logits_bytes": int(np.prod(shape)) * 4}
+    for name, run in (("forward", lambda: net._forward(k, k)),
+                      ("backward", lambda: net._backward(k, k))):
+        result[name] = _peak_extra(run)
+    return result
+
+
+def _peak_extra(run):
+    """{traced_bytes, rss_bytes} of run(): tracemalloc's peak, and the rise of VmHWM over VmRSS."""
     before_kb = _status_kb("VmRSS")
     _reset_peak_rss()
     tracemalloc.start()
-    net._forward(k, k)
-    net._backward(k, k)
+    run()
     traced_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    peak_kb = _status_kb("VmHWM")
-    logits_bytes = int(np.prod(shape)) * 4
-    return {"logits_bytes": logits_bytes, "traced_bytes": traced_peak,
-            "rss_bytes": (peak_kb - before_kb) * 1024}
+    return {"traced_bytes": traced_peak, "rss_bytes": (_status_kb("VmHWM") - before_kb) * 1024}
 
 
 if __name__ == "__main__":

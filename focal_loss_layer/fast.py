@@ -1,46 +1,38 @@
-"""The fast path of FocalLossLayer: one compiled pass (focal_loss_layer.kernels) computes the loss,
-the gradient, the normaliser's counts and the input checks; large blobs run it on every core.
+"""The fast path of FocalLossLayer: compiled passes (focal_loss_layer.kernels) over the logits,
+split across threads for large blobs.
 
-    kernel = FocalLossKernel(params, class_weights, logits_shape, labels_shape)
-    loss = kernel.forward(logits, labels, bottom_diff)  # bottom_diff = unnormalised dℓ/dx
-    kernel.backward(loss_weight, bottom_diff)    # in place: bottom_diff = ∂(loss_weight·loss)/∂x
+    kernel = FocalLossKernel(params, logits_shape, labels_shape)
+    loss = kernel.forward(logits, labels)                  # loss, counts, input checks
+    kernel.backward(logits, labels, loss_weight, out)      # out = ∂(loss_weight·loss)/∂x
 
-(Without a third argument, forward keeps dℓ/dx in a buffer of its own, kernel.grad, and
-backward writes from it into any array.)
+logits: (N, C, *spatial) float32; labels: either label form (focal_loss_layer.labels); out:
+C-contiguous float32 of the logits' size (Caffe's bottom diff). The results equal
+focal_loss_layer.core.sigmoid_focal_loss's to float32 rounding (tests/test_fast.py). Bad inputs
+raise the same InputError messages as labels.check_labels and check_finite: numpy looks for them
+only after the kernel flagged some, so valid inputs are read once.
 
-logits: (N, C, *spatial) float32; labels: either label form (focal_loss_layer.labels);
-bottom_diff: float32 like logits. The results equal focal_loss_layer.core.sigmoid_focal_loss's to
-float32 rounding (tests/test_fast.py). Bad inputs raise the same InputError messages as
-labels.check_labels and check_finite: numpy looks for them only after the kernel flagged some, so
-valid inputs are read once.
-
-Memory: per thread a scratch of 5 × BLOCK floats (160 KB) and, without spatial dims, weights
-tiled to BLOCK + C entries; plus kernel.grad, a float32 array the size of the logits, only when
-forward is given no array to write the gradient into.
+Backward recomputes the gradient from the logits instead of keeping it from forward: forward
+writes nothing the size of the logits (Caffe's contract: no bottom diff before backward), and
+backward writes each gradient value once, already scaled, straight into the diff. Memory: per
+thread a scratch of 5 × BLOCK floats (160 KB) and, without spatial dims, weights tiled to
+BLOCK + C entries; nothing the size of the logits.
 """
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
 from . import kernels
 from .core import normalizer_from_counts
 from .errors import InputError
-from .labels import INDICES, check_labels, label_form
+from .labels import INDICES, check_label_form, check_labels
 from .params import FocalLossParams
+from .threads import run_split, thread_limit
 
 # Below this many logits one thread does the work: handing a block range to another thread costs
 # ~30 µs, more than a small blob's whole loss.
 PARALLEL_MIN_SIZE = 1 << 17
 _PAGE = 4096
-_THREADS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-               else os.cpu_count() or 1)
-_pools: Dict[int, ThreadPoolExecutor] = {}   # by worker count, made on first use
-if hasattr(os, "register_at_fork"):
-    # A forked child has none of the parent's threads: its pools would wait forever.
-    os.register_at_fork(after_in_child=_pools.clear)
 
 
 def check_finite(logits: np.ndarray) -> None:
@@ -56,22 +48,21 @@ def check_finite(logits: np.ndarray) -> None:
 
 class FocalLossKernel:
     """The fast path for one layer's settings and one pair of blob shapes. threads: how many
-    threads share a pass (default: every core for PARALLEL_MIN_SIZE logits or more, else 1);
-    the results do not depend on it."""
+    threads share a pass (default: focal_loss_layer.threads.thread_limit() for
+    PARALLEL_MIN_SIZE logits or more, else 1); the results do not depend on it."""
 
-    def __init__(self, params: FocalLossParams, class_weights: np.ndarray,
-                 logits_shape: Tuple[int, ...], labels_shape: Tuple[int, ...],
-                 threads: Optional[int] = None):
+    def __init__(self, params: FocalLossParams, logits_shape: Tuple[int, ...],
+                 labels_shape: Tuple[int, ...], threads: Optional[int] = None):
         self.params = params
         self.logits_shape = tuple(logits_shape)
         self.shapes = (self.logits_shape, tuple(labels_shape))
-        self.form = label_form(self.logits_shape, labels_shape)
+        self.form = check_label_form(self.logits_shape, labels_shape, params.ignore_label)
         self.num_classes = num_classes = self.logits_shape[1]
+        # Resolved per kernel, not once per layer: a net's TRAIN and TEST copies may differ in C.
+        class_weights = params.class_weights(num_classes)
         self.size = math.prod(self.logits_shape)
         inner = math.prod(self.logits_shape[2:])
-        self.grad: Optional[np.ndarray] = None     # own gradient buffer, if forward needs one
-        self._gradient_target: Optional[np.ndarray] = None   # where forward wrote dℓ/dx
-        self._grad_scale = 1.0                     # 1/normalizer, which grad still needs
+        self.normalizer: Optional[float] = None    # from the last forward's counts
         a_pos, a_neg = (1.0, 1.0) if params.alpha is None else (params.alpha, 1.0 - params.alpha)
         weights = np.asarray(class_weights, dtype=np.float64)
         w_pos, w_neg = (weights * a_pos).astype(np.float32), (weights * a_neg).astype(np.float32)
@@ -86,37 +77,18 @@ class FocalLossKernel:
         blocks = -(-self.size // kernels.BLOCK)
         self._stats = np.zeros((blocks, kernels.NUM_STATS))
         if threads is None:
-            threads = _THREADS if self.size >= PARALLEL_MIN_SIZE else 1
+            threads = thread_limit() if self.size >= PARALLEL_MIN_SIZE else 1
         threads = max(1, min(threads, blocks))
-        # Contiguous block ranges, one per thread, each with a scratch (made by forward).
+        # Contiguous block ranges, one per thread, each with a scratch (made by the first pass).
         self._ranges = [(blocks * k // threads, blocks * (k + 1) // threads) for k in range(threads)]
         self._scratch = []
 
-    def forward(self, logits: np.ndarray, labels: np.ndarray,
-                grad: Optional[np.ndarray] = None) -> float:
-        """The loss. Writes the unnormalised dℓ/dx into grad (C-contiguous float32 of the logits'
-        size, e.g. Caffe's bottom diff, so no memory is added) or, if grad is None, into a buffer
-        of the kernel's own (kernel.grad). InputError on non-finite logits or bad labels."""
-        x, t = _flat(logits), _flat(labels)
-        if not self._scratch:
-            # The arrays the kernel writes sit at the logits' offset within a page: when a store
-            # lands a little ahead of a later load modulo 4096, the CPU takes the load for a read
-            # of the stored data and waits ("4K aliasing"), measured 5× slower here. Made once:
-            # a Caffe blob keeps its memory while its shape stays, and a new shape makes a new
-            # FocalLossKernel. (Caffe's diff has the data's page offset: both are malloc'd alike.)
-            self._page_offset = x.ctypes.data % _PAGE
-            self._scratch = [_empty_at_page_offset(self._page_offset,
-                                                   kernels.SCRATCH_ROWS * kernels.BLOCK)
-                             .reshape(kernels.SCRATCH_ROWS, kernels.BLOCK) for _ in self._ranges]
-        if grad is None:
-            if self.grad is None:
-                self.grad = _empty_at_page_offset(self._page_offset, self.size)
-            grad = self.grad
-        self._gradient_target = g = _flat_view(grad, self.size)
+    def forward(self, logits: np.ndarray, labels: np.ndarray) -> float:
+        """The loss; keeps the normalizer for backward. Writes nothing but the kernel's own
+        per-block sums. InputError on non-finite logits or bad labels."""
+        self.normalizer = None              # until this pass completes without an error
         stats = self._stats
-        self._run(kernels.focal_pass, [(x, t, g, stats, scratch, first, stop) + self._arguments
-                                       for (first, stop), scratch in zip(self._ranges,
-                                                                         self._scratch)])
+        self._pass(logits, labels, None, np.float32(0), stats)
         loss, positives, valid, bad = (stats[0] if len(stats) == 1 else stats.sum(axis=0)).tolist()
         if not math.isfinite(loss):
             # NaN marks a non-finite logit; a finite-logit overflow to inf is a loss, not an error.
@@ -124,37 +96,35 @@ class FocalLossKernel:
         if bad:
             check_labels(labels, self.form, self.num_classes, self.params.ignore_label)
             raise AssertionError("kernel flagged labels that check_labels allows")
-        self._grad_scale = 1.0 / normalizer_from_counts(self.params.normalization,
-                                                        self.logits_shape, valid, positives)
-        return loss * self._grad_scale
+        self.normalizer = normalizer_from_counts(self.params.normalization, self.logits_shape,
+                                                 valid, positives)
+        return loss / self.normalizer
 
-    def backward(self, loss_weight: float, out: np.ndarray) -> None:
-        """out[...] = ∂(loss_weight·loss)/∂x from the last forward, float32, on every core for
-        large blobs. out: C-contiguous float32 of the logits' shape (Caffe's diff); if it is the
-        array forward wrote the gradient into, it is scaled in place."""
-        target = _flat_view(out, self.size)
-        source = self._gradient_target
-        if source is None:
-            raise RuntimeError("FocalLossKernel.backward called before forward")
-        factor = np.float32(self._grad_scale * loss_weight)
-        # numpy's multiply releases the GIL: threads split it as they split the forward pass.
-        self._run(_multiply, [(source, factor, target, first * kernels.BLOCK,
-                               stop * kernels.BLOCK) for first, stop in self._ranges])
+    def backward(self, logits: np.ndarray, labels: np.ndarray, loss_weight: float,
+                 out: np.ndarray) -> None:
+        """out[...] = ∂(loss_weight·loss)/∂x for the logits and labels of the last forward,
+        recomputed and written once, in float32. out: C-contiguous float32 of the logits' size
+        (e.g. Caffe's bottom diff); written in place, never copied."""
+        if self.normalizer is None:
+            raise RuntimeError("FocalLossKernel.backward needs a forward that completed first")
+        grad = _flat_view(out, self.size)
+        self._pass(logits, labels, grad, np.float32(loss_weight / self.normalizer), None)
 
-    @staticmethod
-    def _run(function, argument_lists) -> None:
-        """function(*arguments) for each list: all but the last on the pool, the last here."""
-        workers = len(argument_lists) - 1
-        if workers == 0:
-            function(*argument_lists[0])
-            return
-        if workers not in _pools:
-            _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="focal_loss")
-        futures = [_pools[workers].submit(function, *arguments)
-                   for arguments in argument_lists[:-1]]
-        function(*argument_lists[-1])
-        for future in futures:
-            future.result()
+    def _pass(self, logits, labels, grad, grad_scale, stats) -> None:
+        """kernels.focal_pass over every block, the block ranges split across threads."""
+        x, t = _flat(logits), _flat(labels)
+        if not self._scratch:
+            # The arrays the kernel writes sit at the logits' offset within a page: when a store
+            # lands a little ahead of a later load modulo 4096, the CPU takes the load for a read
+            # of the stored data and waits ("4K aliasing"), measured 5× slower here. Made once:
+            # a Caffe blob keeps its memory while its shape stays, and a new shape makes a new
+            # FocalLossKernel. (Caffe's diff has the data's page offset: both are malloc'd alike.)
+            page_offset = x.ctypes.data % _PAGE
+            self._scratch = [_empty_at_page_offset(page_offset, kernels.SCRATCH_ROWS * kernels.BLOCK)
+                             .reshape(kernels.SCRATCH_ROWS, kernels.BLOCK) for _ in self._ranges]
+        run_split(kernels.focal_pass,
+                  [(x, t, grad, grad_scale, stats, scratch, first, stop) + self._arguments
+                   for (first, stop), scratch in zip(self._ranges, self._scratch)])
 
 
 def _tiles(w_pos: np.ndarray, w_neg: np.ndarray, inner: int, size: int):
@@ -173,10 +143,6 @@ def _empty_at_page_offset(offset: int, size: int) -> np.ndarray:
     buffer = np.empty(size + _PAGE // 4, np.float32)
     shift = ((offset - buffer.ctypes.data) % _PAGE) // 4
     return buffer[shift:shift + size]
-
-
-def _multiply(source, factor, out, start, stop):
-    np.multiply(source[start:stop], factor, out=out[start:stop])
 
 
 def _flat_view(array: np.ndarray, size: int) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Compiled (numba) kernels of the fast path: loss, gradient, counts and input checks in one pass.
+"""Compiled (numba) kernels of the fast path: a forward pass for the loss, the normaliser's counts
+and the input checks; a backward pass that writes the scaled gradient.
 
 The formulas are focal_loss_layer.core's. Per logit x, with e = exp(−|x|) and l = log1p(e):
 
@@ -23,9 +24,12 @@ the block, and weights come from arrays tiled with period C. Per-block sums (los
 one row of `stats` each, summed afterwards in a fixed order: the result does not depend on the
 number of threads. A non-finite logit makes its block's loss NaN, which is how it is detected.
 
-Numba compiles focal_pass once per machine for each of the two γ paths (about 9 s each on 2 cores)
-and caches the machine code beside this file (cache=True); later processes load it in < 1 s.
+Numba compiles focal_pass once per machine for each γ path and mode (forward, backward; about 9 s
+each on 2 cores) and caches the machine code (see _cache_compiled_code); later processes load it
+in < 1 s.
 """
+import warnings
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
@@ -157,25 +161,29 @@ def _store(scratch, k, xi, loss, t, valid, bad):
 
 
 @njit(**_MATH)
-def _row_segment(x, labels, grad, scratch, base, start, stop, label_offset, w_pos, w_neg,
-                 class_id, num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore,
-                 smoothing):
+def _row_segment(x, labels, grad, grad_scale, stats, scratch, base, start, stop, label_offset,
+                 w_pos, w_neg, class_id, num_classes, gamma, int_gamma, real_gamma, has_ignore,
+                 ignore, smoothing):
     """Logits start..stop of one (n, c) row: weights constant, labels[i + label_offset];
     class_id None for per-class targets, else the row's class id c + 1 (index labels).
-    Fills scratch[:, i − base] (see _store) and grad[i] = dℓ/dx."""
+    Fills scratch[:, i − base] (see _store) unless stats is None, and grad[i] = grad_scale·dℓ/dx
+    unless grad is None."""
     for i in range(start, stop):
         xi = x[i]
         valid, t, bad, smooth_pos, smooth_neg = _label_terms(
             labels[i + label_offset], class_id, num_classes, has_ignore, ignore, smoothing)
         loss, d = focal_element(xi, w_pos * smooth_pos, w_neg * smooth_neg,
                                 gamma, int_gamma, real_gamma)
-        grad[i] = d
-        _store(scratch, np.uint64(i - base), xi, loss, t, valid, bad)
+        if grad is not None:
+            grad[i] = d * grad_scale
+        if stats is not None:
+            _store(scratch, np.uint64(i - base), xi, loss, t, valid, bad)
 
 
 @njit(**_MATH)
-def _cycle_segment(x, labels, grad, scratch, start, stop, tile_start, tiles, row_tile, first_row,
-                   num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore, smoothing):
+def _cycle_segment(x, labels, grad, grad_scale, stats, scratch, start, stop, tile_start, tiles,
+                   row_tile, first_row, num_classes, gamma, int_gamma, real_gamma, has_ignore,
+                   ignore, smoothing):
     """Logits start..stop of a block when S == 1, where the class cycles along the logits: logit i
     is class c = k mod C, k = tile_start + i − start. Its weights and id c + 1 are read from
     arrays tiled with period C, tiles = (w_pos[k mod C], w_neg[k mod C], (k mod C) + 1), so that
@@ -201,8 +209,10 @@ def _cycle_segment(x, labels, grad, scratch, start, stop, tile_start, tiles, row
         valid, t, bad, smooth_pos, smooth_neg = terms
         loss, d = focal_element(xi, w_pos[k] * smooth_pos, w_neg[k] * smooth_neg,
                                 gamma, int_gamma, real_gamma)
-        grad[i] = d
-        _store(scratch, j, xi, loss, t, valid, bad)
+        if grad is not None:
+            grad[i] = d * grad_scale
+        if stats is not None:
+            _store(scratch, j, xi, loss, t, valid, bad)
 
 
 @njit(error_model="numpy", fastmath={"reassoc", "nsz"})
@@ -214,33 +224,34 @@ def _sum(values, count):
     return total
 
 
-@njit(nogil=True, cache=True, error_model="numpy")
-def focal_pass(x, labels, grad, stats, scratch, first_block, stop_block, w_pos, w_neg, tiles,
-               row_tile, num_classes, inner, index_labels, gamma, int_gamma, real_gamma,
-               has_ignore, ignore, smoothing):
+@njit(nogil=True, error_model="numpy")
+def focal_pass(x, labels, grad, grad_scale, stats, scratch, first_block, stop_block, w_pos,
+               w_neg, tiles, row_tile, num_classes, inner, index_labels, gamma, int_gamma,
+               real_gamma, has_ignore, ignore, smoothing):
     """One pass over blocks first_block..stop_block−1 of the logits (block b = logits
-    [b·BLOCK, (b+1)·BLOCK)): per-block sums into stats[b] (see STAT_*) and the unnormalised
-    gradient c⁺·dℓ⁺/dx + c⁻·dℓ⁻/dx into grad. Releases the GIL, so that threads can run
-    disjoint block ranges at once, each with its own scratch.
+    [b·BLOCK, (b+1)·BLOCK)). Forward (grad None): per-block sums into stats[b] (see STAT_*).
+    Backward (stats None): grad = grad_scale·(c⁺·dℓ⁺/dx + c⁻·dℓ⁻/dx), nothing else. numba
+    compiles each mode on its own and drops the other's work. Releases the GIL, so that threads
+    can run disjoint block ranges at once, each with its own scratch.
 
     x: float32 (N·C·S,) logits; labels: float32, (N·C·S,) targets or (N·S,) class indices
-    (index_labels); grad: float32 like x; stats: float64 (ceil(x.size / BLOCK), NUM_STATS);
-    scratch: float32 (SCRATCH_ROWS, BLOCK), any contents; w_pos, w_neg: float32 (C,) = w_c·a⁺,
-    w_c·a⁻; tiles, row_tile: see _cycle_segment (used when S == 1; length ≥ BLOCK + C − 1);
-    inner: S; gamma: float32 γ; int_gamma, real_gamma: see _powers; ignore: float32
-    ignore_label, used if has_ignore; smoothing: float32 ε.
+    (index_labels); grad: float32 like x, or None; grad_scale: float32; stats: float64
+    (ceil(x.size / BLOCK), NUM_STATS), or None; scratch: float32 (SCRATCH_ROWS, BLOCK), any
+    contents; w_pos, w_neg: float32 (C,) = w_c·a⁺, w_c·a⁻; tiles, row_tile: see _cycle_segment
+    (used when S == 1; length ≥ BLOCK + C − 1); inner: S; gamma: float32 γ; int_gamma,
+    real_gamma: see _powers; ignore: float32 ignore_label, used if has_ignore; smoothing: float32 ε.
     """
     for b in range(first_block, stop_block):
         base = b * BLOCK
         stop = min(x.size, base + BLOCK)
         if inner == 1 and index_labels:
-            _cycle_segment(x, labels, grad, scratch, base, stop, base % num_classes, tiles,
-                           row_tile, base // num_classes, num_classes, gamma, int_gamma,
-                           real_gamma, has_ignore, ignore, smoothing)
+            _cycle_segment(x, labels, grad, grad_scale, stats, scratch, base, stop,
+                           base % num_classes, tiles, row_tile, base // num_classes, num_classes,
+                           gamma, int_gamma, real_gamma, has_ignore, ignore, smoothing)
         elif inner == 1:
-            _cycle_segment(x, labels, grad, scratch, base, stop, base % num_classes, tiles, None,
-                           0, num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore,
-                           smoothing)
+            _cycle_segment(x, labels, grad, grad_scale, stats, scratch, base, stop,
+                           base % num_classes, tiles, None, 0, num_classes, gamma, int_gamma,
+                           real_gamma, has_ignore, ignore, smoothing)
         else:
             # Segments of one (n, c) row each: class and weights constant, logits contiguous.
             i = base
@@ -250,13 +261,31 @@ def focal_pass(x, labels, grad, stats, scratch, first_block, stop_block, w_pos, 
                 n, c = row // num_classes, row % num_classes
                 if index_labels:
                     # labels[n, s] for logit (n, c, s) = i: offset n·S − row·S.
-                    _row_segment(x, labels, grad, scratch, base, i, end, (n - row) * inner,
-                                 w_pos[c], w_neg[c], _F(c + 1), num_classes, gamma, int_gamma,
-                                 real_gamma, has_ignore, ignore, smoothing)
+                    _row_segment(x, labels, grad, grad_scale, stats, scratch, base, i, end,
+                                 (n - row) * inner, w_pos[c], w_neg[c], _F(c + 1), num_classes,
+                                 gamma, int_gamma, real_gamma, has_ignore, ignore, smoothing)
                 else:
-                    _row_segment(x, labels, grad, scratch, base, i, end, 0, w_pos[c], w_neg[c],
-                                 None, num_classes, gamma, int_gamma, real_gamma, has_ignore,
-                                 ignore, smoothing)
+                    _row_segment(x, labels, grad, grad_scale, stats, scratch, base, i, end, 0,
+                                 w_pos[c], w_neg[c], None, num_classes, gamma, int_gamma,
+                                 real_gamma, has_ignore, ignore, smoothing)
                 i = end
-        for k in range(NUM_STATS):
-            stats[b, k] = _sum(scratch[k], stop - base)
+        if stats is not None:
+            for k in range(NUM_STATS):
+                stats[b, k] = _sum(scratch[k], stop - base)
+
+
+def _cache_compiled_code(dispatcher) -> None:
+    """Keep dispatcher's machine code on disk where numba finds a writable place (NUMBA_CACHE_DIR,
+    beside this file, or the user's cache folder), so that later processes load it in < 1 s.
+    Where none is writable (a read-only install run by a user without a home), compile in memory
+    and say once how to keep it: numba's own cache=True would fail the import instead."""
+    try:
+        dispatcher.enable_caching()
+    except RuntimeError as error:      # numba: "cannot cache function ...: no locator available"
+        warnings.warn(
+            f"focal_loss_layer: no writable folder for numba's cache ({error}); the kernels are "
+            "compiled in memory for this process (about 10 s per γ path). Set NUMBA_CACHE_DIR to "
+            "a writable folder to compile them once.", RuntimeWarning, stacklevel=2)
+
+
+_cache_compiled_code(focal_pass)

@@ -13,7 +13,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, ParamError
 
 TARGETS = "targets"
 INDICES = "indices"
@@ -35,6 +35,20 @@ def label_form(logits_shape: Tuple[int, ...], labels_shape: Tuple[int, ...]) -> 
         f"bottom[1] (labels) has shape {labels_shape}, which fits neither label form for logits "
         f"of shape {logits_shape}: per-class targets need shape {logits_shape}; class indices "
         f"need shape {(n,) + spatial} or {(n, 1) + spatial} (values 0..{c}, 0 = background)")
+
+
+def check_label_form(logits_shape: Tuple[int, ...], labels_shape: Tuple[int, ...],
+                     ignore_label: Optional[int]) -> str:
+    """label_form, and ParamError if ignore_label cannot be told apart from a target of that form:
+    with per-class targets an ignore_label of 0 or 1 would skip every negative or every positive."""
+    form = label_form(logits_shape, labels_shape)
+    if form == TARGETS and ignore_label is not None and 0 <= ignore_label <= 1:
+        raise ParamError(
+            f"ignore_label = {ignore_label} is not allowed with per-class targets (bottom[1] has "
+            f"the logits' shape {tuple(logits_shape)}): targets take values in [0, 1], so every "
+            f"target equal to {ignore_label} would be skipped. Use a value outside [0, 1] "
+            "(e.g. -1 or 255)")
+    return form
 
 
 @dataclass
@@ -69,7 +83,7 @@ def check_labels(labels: np.ndarray, form: str, num_classes: int,
 def read_labels(labels: np.ndarray, logits_shape: Tuple[int, ...],
                 ignore_label: Optional[int] = None) -> Targets:
     """Checked per-logit targets and ignore mask for labels in either form."""
-    form = label_form(logits_shape, labels.shape)
+    form = check_label_form(logits_shape, labels.shape, ignore_label)
     num_classes = logits_shape[1]
     check_labels(labels, form, num_classes, ignore_label)
     if form == TARGETS:

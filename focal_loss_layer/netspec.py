@@ -3,20 +3,39 @@
     from caffe import layers as L
     from focal_loss_layer.netspec import focal_loss
     n.loss = focal_loss(n.score, n.label, focusing_parameter=2, alpha=0.25)
+    n.monitor = focal_loss(n.score, n.label, loss_weight=0, include=dict(phase=caffe.TEST))
 """
 import json
 
 from caffe import layers as L
+from caffe.proto import caffe_pb2
 
-from .params import parse_param_str
+from .errors import ParamError
+from .params import PARAM_KEYS, parse_param_str
+
+# LayerParameter fields a caller may set (name, propagate_down, include, exclude, loss_weight,
+# param, …); the layer's type, blobs and python_param are this helper's to write.
+_LAYER_FIELDS = frozenset(caffe_pb2.LayerParameter.DESCRIPTOR.fields_by_name) - {
+    "type", "bottom", "top", "python_param"}
 
 
-def focal_loss(logits, labels, *, loss_weight: float = 1.0, **settings):
-    """A FocalLossLayer top for NetSpec. settings are param_str keys (focusing_parameter,
-    alpha, class_balances, normalization, ignore_label, label_smoothing); they are checked now,
-    so a mistake shows here rather than when the net is built."""
+def focal_loss(logits, labels, *, loss_weight: float = 1.0, **keywords):
+    """A FocalLossLayer top for NetSpec.
+
+    keywords: param_str keys (focusing_parameter, alpha, class_balances, normalization,
+    ignore_label, label_smoothing) go into param_str, checked now so that a mistake shows here
+    rather than when the net is built; Caffe's own LayerParameter fields (name, propagate_down,
+    include, exclude, …) go to the layer as NetSpec writes them for any layer.
+    """
+    if "loss_param" in keywords:
+        raise ParamError(
+            "loss_param is not allowed: a Python layer sees only its param_str, so Caffe's "
+            "loss_param { normalization, ignore_label } would be silently ignored; pass "
+            "normalization=... and ignore_label=... as keywords instead")
+    settings = {k: v for k, v in keywords.items() if k in PARAM_KEYS or k not in _LAYER_FIELDS}
+    layer_fields = {k: v for k, v in keywords.items() if k not in settings}
     param_str = json.dumps(settings, sort_keys=True)
-    parse_param_str(param_str)
-    return L.Python(logits, labels, loss_weight=loss_weight,
+    parse_param_str(param_str)       # unknown keys fail here, with a "did you mean"
+    return L.Python(logits, labels, loss_weight=loss_weight, **layer_fields,
                     python_param=dict(module="focal_loss_layer", layer="FocalLossLayer",
                                       param_str=param_str))

@@ -25,11 +25,10 @@ GRAD_RTOL, GRAD_ATOL_OF_MAX = 1e-5, 1e-6
 def fast(logits, labels, settings, threads=None):
     """(loss, ∂loss/∂x) from the fast path, as the layer computes them (loss_weight 1)."""
     params = parse_param_str(json.dumps(settings))
-    kernel = FocalLossKernel(params, params.class_weights(logits.shape[1]), logits.shape,
-                             labels.shape, threads=threads)
+    kernel = FocalLossKernel(params, logits.shape, labels.shape, threads=threads)
     loss = kernel.forward(logits, labels)
     out = np.empty(logits.shape, np.float32)
-    kernel.backward(1.0, out)
+    kernel.backward(logits, labels, 1.0, out)
     return loss, out
 
 

@@ -1,4 +1,5 @@
-"""The NetSpec helper writes a working FocalLossLayer with param_str and loss_weight 1."""
+"""The NetSpec helper writes a working FocalLossLayer: settings into param_str, Caffe's layer
+fields (name, loss_weight, propagate_down, include, exclude) onto the layer."""
 import json
 
 import numpy as np
@@ -46,3 +47,32 @@ def test_net_written_by_netspec_computes_the_focal_loss():
 def test_netspec_helper_checks_settings_when_called():
     with pytest.raises(ParamError, match="unknown param_str key 'gamma'"):
         spec_with_focal_loss(gamma=2)
+
+
+def test_caffe_layer_fields_go_to_the_layer_and_settings_into_param_str():
+    proto = spec_with_focal_loss(focusing_parameter=2, ignore_label=-1, name="focal_monitor",
+                                 loss_weight=0, propagate_down=[False, False],
+                                 include=dict(phase=caffe.TEST), exclude=dict(stage="deploy"))
+    layer = proto.layer[-1]
+    assert layer.name == "focal_monitor"
+    assert list(layer.loss_weight) == [0.0]
+    assert list(layer.propagate_down) == [False, False]
+    assert [rule.phase for rule in layer.include] == [caffe.TEST]
+    assert [list(rule.stage) for rule in layer.exclude] == [["deploy"]]
+    assert json.loads(layer.python_param.param_str) == {"focusing_parameter": 2,
+                                                        "ignore_label": -1}
+
+
+def test_a_net_with_netspec_layer_fields_builds_and_skips_the_excluded_phase():
+    n = caffe.NetSpec()
+    n.score = L.Input(shape=dict(dim=[4, 3]))
+    n.label = L.Input(shape=dict(dim=[4]))
+    n.loss = focal_loss(n.score, n.label, name="train_only", include=dict(phase=caffe.TRAIN))
+    train, test = load_net(str(n.to_proto()), caffe.TRAIN), load_net(str(n.to_proto()), caffe.TEST)
+    assert "train_only" in list(train._layer_names)
+    assert "train_only" not in list(test._layer_names)
+
+
+def test_loss_param_is_refused_with_the_keywords_to_use_instead():
+    with pytest.raises(ParamError, match="loss_param is not allowed.*normalization=.*ignore_label="):
+        spec_with_focal_loss(loss_param=dict(normalization=1))
