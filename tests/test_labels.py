@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from focal_loss_layer.errors import InputError
-from focal_loss_layer.labels import INDICES, TARGETS, label_form, read_labels
+from focal_loss_layer.errors import InputError, ParamError
+from focal_loss_layer.labels import INDICES, TARGETS, check_label_form, label_form, read_labels
 
 
 @pytest.mark.parametrize("logits, labels, form", [
@@ -59,3 +59,19 @@ def test_ignored_target_skips_one_logit_and_its_target_reads_zero():
 def test_bad_label_values_name_value_index_and_allowed_set(labels, shape, ignore, message):
     with pytest.raises(InputError, match=message):
         read_labels(np.array(labels, dtype=np.float64), shape, ignore_label=ignore)
+
+
+@pytest.mark.parametrize("ignore_label", [0, 1])
+def test_an_ignore_label_inside_the_target_range_is_refused_for_per_class_targets(ignore_label):
+    with pytest.raises(ParamError, match=f"ignore_label = {ignore_label} is not allowed with "
+                                         r"per-class targets.*outside \[0, 1\]"):
+        check_label_form((2, 3), (2, 3), ignore_label)
+
+
+@pytest.mark.parametrize("ignore_label", [-1, 2, 255, None])
+def test_an_ignore_label_outside_the_target_range_is_fine_for_per_class_targets(ignore_label):
+    assert check_label_form((2, 3), (2, 3), ignore_label) == TARGETS
+
+
+def test_an_ignore_label_of_zero_is_fine_for_class_indices():
+    assert check_label_form((2, 3), (2,), 0) == INDICES

@@ -1,0 +1,389 @@
+"""FocalLossLayer in the net topologies where Caffe does NOT simply call forward then backward on
+it: a twin net replaces it by Caffe's C++ SigmoidCrossEntropyLoss (SCE) in the same role, and what
+reaches the weights must agree.
+
+At focusing_parameter 0 with the default normalization (batch_size, SCE's default BATCH_SIZE) the
+focal loss is sigmoid cross-entropy, so every difference between the twins is a difference in how
+the layer plays along with Caffe's net machinery, not in the math. A focal layer at γ = 2 in a role
+that contributes no gradient (a monitor) must leave the weight gradient equal to that of the net
+without it.
+
+Why these topologies: Caffe's Split layer (inserted wherever a blob feeds several layers) sums the
+diffs of all its tops in backward, whether or not the consumer of each top ran its backward. Caffe
+skips a layer's backward when it contributes no loss (loss_weight 0, or a Python layer without a
+loss_weight line: Python layers are not LossLayers and default to 0), and passes
+propagate_down = False for bottoms under `propagate_down: false` or that need no gradient. A layer
+that writes a bottom diff anywhere but in backward, where propagate_down asks, leaks that diff into
+the weights (or into an Input blob's diff, or a TEST net's blobs).
+
+Every net here is real Caffe (caffe.Net / caffe.SGDSolver from prototxt text), no force_backward
+unless a case says so; the learnable layers' parameters are set from numpy so that twins start
+identical. Agreement: |focal - sce| <= TOL * max(1, |sce|) per element (gradients are O(0.1-1)).
+"""
+import numpy as np
+import pytest
+
+import caffe
+from caffe_nets import load_net
+
+TOL = 1e-5
+N, D, C = 4, 5, 3                     # fc head: x (N, D) -> score (N, C)
+CONV_X, CONV_SCORE = (2, 2, 4, 4), (2, 3, 4, 4)  # conv head: x -> score (N, C, H, W)
+SENTINEL_BASE = 1000.0
+
+
+# ----------------------------------------------------------------------------------------------
+# prototxt pieces
+
+def _dims(shape):
+    return " ".join(f"dim: {d}" for d in shape)
+
+
+def input_layer(name, shape):
+    return f'layer {{ name: "{name}" type: "Input" top: "{name}" input_param {{ shape {{ {_dims(shape)} }} }} }}\n'
+
+
+def loss(kind, name, bottoms=("score", "label"), loss_weight=1, gamma=0, propagate_down=None):
+    """A loss layer whose top is `name`. kind: 'focal' (FocalLossLayer) or 'sce' (Caffe's
+    SigmoidCrossEntropyLoss). loss_weight None: no loss_weight line at all."""
+    bottom = " ".join(f'bottom: "{b}"' for b in bottoms)
+    if kind == "focal":
+        body = (f'type: "Python" {bottom} top: "{name}" python_param {{ module: "focal_loss_layer" '
+                f'layer: "FocalLossLayer" param_str: "{{\'focusing_parameter\': {gamma}}}" }}')
+    elif kind == "sce":
+        assert gamma == 0, "SCE is focal loss at gamma 0 only"
+        body = f'type: "SigmoidCrossEntropyLoss" {bottom} top: "{name}"'
+    else:
+        raise ValueError(kind)
+    if loss_weight is not None:
+        body += f" loss_weight: {loss_weight}"
+    for flag in propagate_down or ():
+        body += f" propagate_down: {'true' if flag else 'false'}"
+    return f'layer {{ name: "{name}" {body} }}\n'
+
+
+def focal(name, **kw):
+    return loss("focal", name, **kw)
+
+
+def sce(name, **kw):
+    return loss("sce", name, **kw)
+
+
+GAUSS = 'weight_filler { type: "gaussian" std: 0.1 } bias_filler { type: "gaussian" std: 0.1 }'
+FC = (input_layer("x", (N, D)) + input_layer("label", (N, C))
+      + f'layer {{ name: "fc" type: "InnerProduct" bottom: "x" top: "score" '
+        f'inner_product_param {{ num_output: {C} {GAUSS} }} }}\n')
+CONV = (input_layer("x", CONV_X) + input_layer("label", CONV_SCORE)
+        + input_layer("label_flat", (CONV_SCORE[0], int(np.prod(CONV_SCORE[1:]))))
+        + input_layer("label_view", CONV_SCORE[:2] + (int(np.prod(CONV_SCORE[2:])),))
+        + f'layer {{ name: "conv" type: "Convolution" bottom: "x" top: "score" convolution_param '
+          f'{{ num_output: {CONV_SCORE[1]} kernel_size: 3 pad: 1 {GAUSS} }} }}\n')
+FLATTEN = 'layer { name: "flat" type: "Flatten" bottom: "score" top: "score_flat" }\n'
+RESHAPE = ('layer { name: "view" type: "Reshape" bottom: "score" top: "score_view" '
+           'reshape_param { shape { dim: 0 dim: 0 dim: -1 } } }\n')
+LEAKY_RELU_IN_PLACE = ('layer { name: "relu" type: "ReLU" bottom: "score" top: "score" '
+                       'relu_param { negative_slope: 0.2 } }\n')
+SCALE_IN_PLACE = ('layer { name: "scale" type: "Scale" bottom: "score" top: "score" '
+                  'scale_param { bias_term: true } }\n')
+MAIN = sce("main")                    # the net's real loss, the same in both twins
+UNDER_TEST = "UNDER_TEST\n"           # where the role's layer(s) go
+
+
+# ----------------------------------------------------------------------------------------------
+# running nets
+
+def set_params(net, seed=0):
+    """Every learnable blob from numpy (twins start identical whatever Caffe's RNG did)."""
+    rng = np.random.default_rng(seed)
+    for name, blobs in net.params.items():
+        for blob in blobs:
+            blob.data[...] = rng.normal(scale=0.5, size=blob.data.shape)
+            if name == "scale" and blob is blobs[0]:
+                blob.data[...] += 1.0
+
+
+def set_inputs(net, seed=1):
+    rng = np.random.default_rng(seed)
+    for name in net.inputs:
+        blob = net.blobs[name]
+        if name.startswith("label"):
+            blob.data[...] = rng.uniform(size=blob.data.shape) < 0.4
+        else:
+            blob.data[...] = rng.normal(size=blob.data.shape)
+
+
+def forward_backward(text):
+    net = load_net(text)
+    set_params(net)
+    set_inputs(net)
+    for blobs in net.params.values():
+        for blob in blobs:
+            blob.diff[...] = 0
+    outputs = {k: v.copy() for k, v in net.forward().items()}
+    net.backward()
+    grads = {f"{name}[{i}]": blob.diff.copy() for name, blobs in net.params.items()
+             for i, blob in enumerate(blobs)}
+    return outputs, grads
+
+
+def compare(role, what, got, want):
+    """Assert got == want within TOL; the message names the role and the size of the gap."""
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    assert got.shape == want.shape, f"[{role}] {what}: shape {got.shape} vs {want.shape}"
+    gap = np.abs(got - want)
+    allowed = TOL * np.maximum(1.0, np.abs(want))
+    if np.all(gap <= allowed):
+        return
+    worst = np.unravel_index(np.argmax(gap - allowed), gap.shape)
+    raise AssertionError(
+        f"[{role}] {what}: max |focal net - twin| = {gap.max():.4g} (tolerance {TOL} x max(1, |twin|));"
+        f" worst at {worst}: focal net {got[worst]:.6g}, twin {want[worst]:.6g};"
+        f" twin's max |value| {np.abs(want).max():.4g}")
+
+
+def compare_runs(role, focal_run, twin_run):
+    (focal_out, focal_grads), (twin_out, twin_grads) = focal_run, twin_run
+    assert focal_grads.keys() == twin_grads.keys()
+    # Not vacuous: the twin's weights do receive a gradient.
+    assert max(np.abs(g).max() for g in twin_grads.values()) > 1e-2, f"[{role}] twin has no gradient"
+    for key in focal_grads:
+        compare(role, f"param diff {key}", focal_grads[key], twin_grads[key])
+    for key in focal_out.keys() & twin_out.keys():
+        # SCE's loss top is a 0-axis blob, shape (); the Python layer's is (1,): compare values.
+        compare(role, f"output {key!r}", focal_out[key].ravel(), twin_out[key].ravel())
+
+
+# ----------------------------------------------------------------------------------------------
+# Forward + backward in one net: twin with SCE (or without the layer), compare param diffs.
+# (body with UNDER_TEST, the focal layer(s), the twin's layer(s)); ids name role and variant.
+
+def case(id, body, focal_part, twin_part):
+    return pytest.param(body, focal_part, twin_part, id=id)
+
+
+TWIN_CASES = [
+    # baseline: the layer as the net's only loss (Caffe calls forward and backward)
+    case("main-loss-alone", FC + UNDER_TEST, focal("main"), sce("main")),
+    # 1. monitor: a second loss on the same score, loss_weight 0 / no loss_weight line
+    case("monitor-lw0", FC + MAIN + UNDER_TEST, focal("mon", loss_weight=0), sce("mon", loss_weight=0)),
+    case("monitor-lw0-declared-before-main", FC + UNDER_TEST + MAIN,
+         focal("mon", loss_weight=0), sce("mon", loss_weight=0)),
+    case("monitor-no-loss_weight-line", FC + MAIN + UNDER_TEST,
+         focal("mon", loss_weight=None), sce("mon", loss_weight=0)),
+    case("monitor-lw0-gamma2-vs-no-monitor", FC + MAIN + UNDER_TEST,
+         focal("mon", loss_weight=0, gamma=2), ""),
+    case("monitor-no-loss_weight-line-gamma2-vs-no-monitor", FC + MAIN + UNDER_TEST,
+         focal("mon", loss_weight=None, gamma=2), ""),
+    # 2. propagate_down
+    case("propagate_down-false-logits-and-labels", FC + MAIN + UNDER_TEST,
+         focal("pd", propagate_down=(False, False)), sce("pd", propagate_down=(False, False))),
+    case("propagate_down-false-gamma2-vs-no-layer", FC + MAIN + UNDER_TEST,
+         focal("pd", gamma=2, propagate_down=(False, False)), ""),
+    case("propagate_down-true-logits-false-labels", FC + UNDER_TEST,
+         focal("pd", propagate_down=(True, False)), sce("pd", propagate_down=(True, False))),
+    # force_backward overrides propagate_down: false wherever AllowForceBackward (logits of both)
+    case("force_backward-overrides-propagate_down-false", "force_backward: true\n" + FC + MAIN + UNDER_TEST,
+         focal("pd", propagate_down=(False, False)), sce("pd", propagate_down=(False, False))),
+    case("force_backward-monitor-lw0", "force_backward: true\n" + FC + MAIN + UNDER_TEST,
+         focal("mon", loss_weight=0), sce("mon", loss_weight=0)),
+    # 5. two focal layers on one blob
+    case("two-focal-lw1-and-lw0.5", FC + UNDER_TEST,
+         focal("a") + focal("b", loss_weight=0.5), sce("a") + sce("b", loss_weight=0.5)),
+    case("two-focal-gamma0-and-gamma2-vs-sce-and-gamma2", FC + UNDER_TEST,
+         focal("a") + focal("b", gamma=2), sce("a") + focal("b", gamma=2)),
+    case("two-focal-main-plus-gamma2-monitor-vs-sce-alone", FC + UNDER_TEST,
+         focal("a") + focal("b", gamma=2, loss_weight=0), sce("a")),
+    # 6. a Flatten / Reshape view of the logits (shares the diff) plus a loss on the original blob
+    case("flatten-view-main", CONV + FLATTEN + MAIN + UNDER_TEST,
+         focal("v", bottoms=("score_flat", "label_flat")), sce("v", bottoms=("score_flat", "label_flat"))),
+    # (Flatten shares its bottom's diff only in its own Backward, which Caffe skips for a view
+    # feeding a monitor: this one guards without being reachable by a forward-written diff.
+    # Reshape shares the diff from Reshape on, so the next case is.)
+    case("flatten-view-monitor-lw0", CONV + FLATTEN + MAIN + UNDER_TEST,
+         focal("v", bottoms=("score_flat", "label_flat"), loss_weight=0),
+         sce("v", bottoms=("score_flat", "label_flat"), loss_weight=0)),
+    case("flatten-view-main-original-monitor-lw0",
+         CONV + FLATTEN + sce("main", bottoms=("score_flat", "label_flat")) + UNDER_TEST,
+         focal("mon", loss_weight=0), sce("mon", loss_weight=0)),
+    case("reshape-view-monitor-lw0", CONV + RESHAPE + MAIN + UNDER_TEST,
+         focal("v", bottoms=("score_view", "label_view"), loss_weight=0),
+         sce("v", bottoms=("score_view", "label_view"), loss_weight=0)),
+    case("flatten-view-monitor-gamma2-vs-no-monitor", CONV + FLATTEN + MAIN + UNDER_TEST,
+         focal("v", bottoms=("score_flat", "label_flat"), gamma=2, loss_weight=0), ""),
+    # 7. an in-place layer below the loss
+    case("inplace-relu-main", FC + LEAKY_RELU_IN_PLACE + UNDER_TEST, focal("main"), sce("main")),
+    case("inplace-relu-monitor-lw0", FC + LEAKY_RELU_IN_PLACE + MAIN + UNDER_TEST,
+         focal("mon", loss_weight=0), sce("mon", loss_weight=0)),
+    case("inplace-relu-monitor-gamma2-vs-no-monitor", FC + LEAKY_RELU_IN_PLACE + MAIN + UNDER_TEST,
+         focal("mon", gamma=2, loss_weight=0), ""),
+    case("inplace-scale-main", FC + SCALE_IN_PLACE + UNDER_TEST, focal("main"), sce("main")),
+    case("inplace-scale-monitor-lw0", FC + SCALE_IN_PLACE + MAIN + UNDER_TEST,
+         focal("mon", loss_weight=0), sce("mon", loss_weight=0)),
+]
+
+
+@pytest.mark.parametrize("body, focal_part, twin_part", TWIN_CASES)
+def test_weight_gradient_equals_the_sce_twin(request, body, focal_part, twin_part):
+    role = request.node.callspec.id
+    focal_run = forward_backward(body.replace(UNDER_TEST, focal_part))
+    twin_run = forward_backward(body.replace(UNDER_TEST, twin_part))
+    compare_runs(role, focal_run, twin_run)
+
+
+# ----------------------------------------------------------------------------------------------
+# 3. and 4. Blobs whose diff nobody may write: logits straight from an Input (no force_backward),
+# and a TEST-phase net's blobs (forward only). A sentinel pattern must survive, as with SCE.
+
+def sentinel(shape):
+    return SENTINEL_BASE + np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+
+
+LOSS_VARIANTS = [
+    pytest.param(sce("loss"), id="sce"),
+    pytest.param(focal("loss"), id="focal-gamma0"),
+    pytest.param(focal("loss", gamma=2), id="focal-gamma2"),
+    pytest.param(focal("loss", loss_weight=0), id="focal-lw0"),
+    pytest.param(focal("loss", loss_weight=None), id="focal-no-loss_weight-line"),
+]
+
+
+@pytest.mark.parametrize("layer", LOSS_VARIANTS)
+def test_input_logits_diff_untouched_without_force_backward(request, layer):
+    role = f"input-logits-no-force_backward/{request.node.callspec.id}"
+    net = load_net(input_layer("score", (N, C)) + input_layer("label", (N, C)) + layer)
+    set_inputs(net)
+    net.blobs["score"].data[...] = np.random.default_rng(2).normal(size=(N, C))
+    net.blobs["score"].diff[...] = net.blobs["label"].diff[...] = sentinel((N, C))
+    net.forward()
+    net.backward()
+    compare(role, "Input 'score' diff vs sentinel", net.blobs["score"].diff, sentinel((N, C)))
+    compare(role, "Input 'label' diff vs sentinel", net.blobs["label"].diff, sentinel((N, C)))
+
+
+@pytest.mark.parametrize("layer", LOSS_VARIANTS)
+@pytest.mark.parametrize("head", [pytest.param(FC, id="fc-score"),
+                                  pytest.param(input_layer("score", (N, C)) + input_layer("label", (N, C)),
+                                               id="input-score")])
+def test_test_phase_forward_writes_no_diff(request, head, layer):
+    role = f"TEST-phase/{request.node.callspec.id}"
+    net = load_net(head + layer, phase=caffe.TEST)
+    set_params(net)
+    set_inputs(net)
+    net.blobs["score"].data[...] = np.random.default_rng(2).normal(size=(N, C))
+    for name in ("score", "label"):
+        net.blobs[name].diff[...] = sentinel((N, C))
+    out = net.forward()
+    assert np.isfinite(out["loss"]).all() and out["loss"].item() > 0
+    for name in ("score", "label"):
+        compare(role, f"{name!r} diff vs sentinel after forward", net.blobs[name].diff, sentinel((N, C)))
+
+
+# ----------------------------------------------------------------------------------------------
+# 8. and 9. Solvers: HDF5Data TRAIN/TEST, iter_size 2, a TEST net; snapshot -> restore -> continue.
+# The data file holds exactly 2 batches: every iteration (iter_size 2) and every test pass
+# (test_iter 2) reads the whole file, so a restored solver sees the same data as an uninterrupted one.
+
+BATCH = 4
+SOLVER_CASES = [
+    pytest.param(UNDER_TEST, focal("main"), sce("main"), id="main-loss"),
+    pytest.param(MAIN + UNDER_TEST, focal("mon", loss_weight=0), sce("mon", loss_weight=0), id="monitor-lw0"),
+    pytest.param(MAIN + UNDER_TEST, focal("mon", loss_weight=None), sce("mon", loss_weight=0),
+                 id="monitor-no-loss_weight-line"),
+    pytest.param(MAIN + UNDER_TEST, focal("mon", gamma=2, loss_weight=0), "", id="monitor-gamma2-vs-no-monitor"),
+]
+
+
+@pytest.fixture(scope="module")
+def hdf5_source(tmp_path_factory):
+    import h5py
+    folder = tmp_path_factory.mktemp("hdf5")
+    rng = np.random.default_rng(3)
+    path = folder / "data.h5"
+    with h5py.File(path, "w") as f:
+        f["x"] = rng.normal(size=(2 * BATCH, D)).astype(np.float32)
+        f["label"] = (rng.uniform(size=(2 * BATCH, C)) < 0.4).astype(np.float32)
+    source = folder / "data.txt"
+    source.write_text(f"{path}\n")
+    return source
+
+
+def solver_net(source, losses):
+    data = "".join(f'layer {{ name: "data_{phase.lower()}" type: "HDF5Data" top: "x" top: "label" '
+                   f'include {{ phase: {phase} }} '
+                   f'hdf5_data_param {{ source: "{source}" batch_size: {BATCH} }} }}\n'
+                   for phase in ("TRAIN", "TEST"))
+    return (data + f'layer {{ name: "fc" type: "InnerProduct" bottom: "x" top: "score" '
+                   f'inner_product_param {{ num_output: {C} {GAUSS} }} }}\n' + losses)
+
+
+def make_solver(folder, name, net_text):
+    net_path, solver_path = folder / f"{name}_net.prototxt", folder / f"{name}_solver.prototxt"
+    net_path.write_text(net_text)
+    solver_path.write_text(
+        f'net: "{net_path}"\ntest_iter: 2\ntest_interval: 2\nbase_lr: 0.5\nlr_policy: "fixed"\n'
+        f'momentum: 0.9\nweight_decay: 0.001\niter_size: 2\nmax_iter: 1000\ndisplay: 0\n'
+        f'snapshot_prefix: "{folder / name}"\nrandom_seed: 7\nsolver_mode: CPU\n')
+    caffe.set_mode_cpu()
+    solver = caffe.SGDSolver(str(solver_path))
+    set_params(solver.net)
+    return solver
+
+
+def weights(solver):
+    return {f"{name}[{i}]": blob.data.copy() for name, blobs in solver.net.params.items()
+            for i, blob in enumerate(blobs)}
+
+
+def losses_of_test_net(solver):
+    return {k: v.data.copy() for k, v in solver.test_nets[0].blobs.items()
+            if k in ("main", "mon")}
+
+
+def compare_solvers(role, focal_solver, twin_solver, start=None):
+    got, want = weights(focal_solver), weights(twin_solver)
+    assert got.keys() == want.keys()
+    if start is not None:   # not vacuous: training moved the weights
+        assert max(np.abs(want[k] - start[k]).max() for k in want) > 1e-2, f"[{role}] weights did not move"
+    for key in got:
+        compare(role, f"weights {key} after {twin_solver.iter} iterations", got[key], want[key])
+    test_got, test_want = losses_of_test_net(focal_solver), losses_of_test_net(twin_solver)
+    for key in test_got.keys() & test_want.keys():
+        compare(role, f"TEST net output {key!r}", test_got[key].ravel(), test_want[key].ravel())
+
+
+@pytest.mark.parametrize("body, focal_part, twin_part", SOLVER_CASES)
+def test_solver_iter_size_2_with_test_net_matches_the_sce_twin(request, tmp_path, hdf5_source,
+                                                                body, focal_part, twin_part):
+    role = f"solver-iter_size-2/{request.node.callspec.id}"
+    solvers = [make_solver(tmp_path, name, solver_net(hdf5_source, body.replace(UNDER_TEST, part)))
+               for name, part in (("focal", focal_part), ("twin", twin_part))]
+    start = weights(solvers[1])
+    for solver in solvers:
+        solver.step(4)
+        assert solver.iter == 4
+    compare_solvers(role, *solvers, start=start)
+
+
+@pytest.mark.parametrize("body, focal_part, twin_part", [p for p in SOLVER_CASES if p.id != "monitor-no-loss_weight-line"])
+def test_snapshot_restore_continue_matches_twin_and_uninterrupted_run(request, tmp_path, hdf5_source,
+                                                                       body, focal_part, twin_part):
+    role = f"snapshot-restore/{request.node.callspec.id}"
+    resumed = {}
+    for name, part in (("focal", focal_part), ("twin", twin_part)):
+        text = solver_net(hdf5_source, body.replace(UNDER_TEST, part))
+        first = make_solver(tmp_path, name, text)
+        first.step(2)
+        first.snapshot()
+        state = tmp_path / f"{name}_iter_2.solverstate"
+        assert state.exists(), f"[{role}] no snapshot at {state}"
+        second = make_solver(tmp_path, name, text)    # fresh weights, overwritten by restore
+        second.restore(str(state))
+        assert second.iter == 2
+        second.step(2)
+        resumed[name] = second
+        if name == "focal":
+            uninterrupted = make_solver(tmp_path, name + "_straight", text)
+            uninterrupted.step(4)
+            compare_solvers(role + " (resumed focal net vs its uninterrupted run)", second, uninterrupted)
+    compare_solvers(role + " (resumed focal net vs resumed twin)", resumed["focal"], resumed["twin"])
