@@ -15,7 +15,7 @@ from examples.caffe_log import LossCurves
 from examples.digits_data import DigitImages
 from examples.grid_data import (GRID, IGNORE_LABEL, MAX_POSITIVE_SHARE, STRIDE, make_canvases,
                                 per_class_targets)
-from examples.loss_share import cumulative_share, share_of_easiest
+from examples.loss_share import cumulative_share, loss_share_analysis, share_of_easiest
 from examples.losses import LOSSES
 
 QUICK_RUN_TIMEOUT = 300
@@ -97,21 +97,38 @@ def test_every_quick_run_is_scored_per_class(quick_run):
             assert metrics["rare_AP"] == pytest.approx(np.mean([ap[c] for c in (3, 5, 8)]), abs=1e-5)
 
 
-def test_the_loss_share_of_a_quick_run_concentrates_on_hard_negatives_as_gamma_grows(grid_quick_run):
-    """For any outputs, focal weighting p^γ grows with the negative's loss, so the easiest
-    negatives' share can only shrink from γ = 0 to γ = 2."""
+def test_the_loss_share_of_a_quick_run_is_a_set_of_valid_cumulative_curves(grid_quick_run):
     _, _, _, results = grid_quick_run
     data = results["examples"]["digit_grid"]["data"]
     assert data["train_positive_share"] <= MAX_POSITIVE_SHARE
     for key, run in results["examples"]["digit_grid"]["runs"].items():
         analysis = run["metrics"]["loss_share"]
         for kind in ("positives", "negatives"):
-            for curve in analysis[kind]["curves"].values():
+            assert analysis[kind]["count"] > 0, key
+            for gamma, curve in analysis[kind]["curves"].items():
                 assert curve[0] == 0 and curve[-1] == pytest.approx(1)
                 assert np.all(np.diff(curve) >= -1e-9)
-        easiest = analysis["negatives"]["easiest"]
-        for fraction in ("0.5", "0.9", "0.99"):
-            assert easiest["2.0"][fraction] <= easiest["0.0"][fraction] + 1e-9, key
+                shares = [analysis[kind]["easiest"][gamma][f] for f in ("0.5", "0.9", "0.99")]
+                assert 0 <= shares[0] <= shares[1] <= shares[2] <= 1, (key, kind, gamma)
+
+
+def test_the_loss_share_matches_hand_computed_focal_losses():
+    """Four negatives and two positives with hand-evaluated ℓ⁻ = σ(x)^γ·log(1 + e^x) and
+    ℓ⁺ = (1 − σ(x))^γ·log(1 + e^−x): the easiest half's share at γ = 0 and γ = 2."""
+    logits = np.array([[-4.0], [-2.0], [0.0], [2.0], [3.0], [-1.0]])
+    positives = np.array([[False], [False], [False], [False], [True], [True]])
+    analysis = loss_share_analysis(logits, positives, gammas=(0.0, 2.0))
+    sigmoid = [1 / (1 + math.exp(-x)) for x in (-4.0, -2.0, 0.0, 2.0)]
+    for gamma in (0.0, 2.0):
+        negative = sorted(p ** gamma * math.log1p(math.exp(x))
+                          for p, x in zip(sigmoid, (-4.0, -2.0, 0.0, 2.0)))
+        expected = (negative[0] + negative[1]) / sum(negative)
+        assert analysis["negatives"]["easiest"][str(gamma)]["0.5"] == pytest.approx(expected)
+        positive = sorted((1 - 1 / (1 + math.exp(-x))) ** gamma * math.log1p(math.exp(-x))
+                          for x in (3.0, -1.0))
+        assert analysis["positives"]["easiest"][str(gamma)]["0.5"] == pytest.approx(
+            positive[0] / sum(positive))
+    assert analysis["negatives"]["count"] == 4 and analysis["positives"]["count"] == 2
 
 
 # The pieces, on small inputs.
