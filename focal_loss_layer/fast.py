@@ -25,7 +25,7 @@ import numpy as np
 from . import kernels
 from .core import normalizer_from_counts
 from .errors import InputError
-from .labels import INDICES, check_label_form, check_labels
+from .labels import INDICES, anchor_view, check_label_form, check_labels
 from .params import FocalLossParams
 from .threads import run_split, thread_limit
 
@@ -56,12 +56,15 @@ class FocalLossKernel:
         self.params = params
         self.logits_shape = tuple(logits_shape)
         self.shapes = (self.logits_shape, tuple(labels_shape))
-        self.form = check_label_form(self.logits_shape, labels_shape, params.ignore_label)
-        self.num_classes = num_classes = self.logits_shape[1]
+        self.form = check_label_form(self.logits_shape, labels_shape, params.ignore_label,
+                                     params.num_anchors)
+        # A anchors are A times as many samples of C classes: same memory, other shape.
+        view_shape, _ = anchor_view(self.logits_shape, labels_shape, params.num_anchors)
+        self.num_classes = num_classes = view_shape[1]
         # Resolved per kernel, not once per layer: a net's TRAIN and TEST copies may differ in C.
         class_weights = params.class_weights(num_classes)
-        self.size = math.prod(self.logits_shape)
-        inner = math.prod(self.logits_shape[2:])
+        self.size = math.prod(view_shape)
+        inner = math.prod(view_shape[2:])
         self.normalizer: Optional[float] = None    # from the last forward's counts
         a_pos, a_neg = (1.0, 1.0) if params.alpha is None else (params.alpha, 1.0 - params.alpha)
         weights = np.asarray(class_weights, dtype=np.float64)
@@ -83,9 +86,14 @@ class FocalLossKernel:
         self._ranges = [(blocks * k // threads, blocks * (k + 1) // threads) for k in range(threads)]
         self._scratch = []
 
-    def forward(self, logits: np.ndarray, labels: np.ndarray) -> float:
+    def forward(self, logits: np.ndarray, labels: np.ndarray,
+                normalizer: Optional[float] = None) -> float:
         """The loss; keeps the normalizer for backward. Writes nothing but the kernel's own
-        per-block sums. InputError on non-finite logits or bad labels."""
+        per-block sums. InputError on non-finite logits or bad labels.
+
+        normalizer: a divisor given from outside (e.g. the positives of a whole FPN batch), used
+        as max(normalizer, 1) instead of params.normalization's; finite and >= 0 (the caller's
+        to check)."""
         self.normalizer = None              # until this pass completes without an error
         stats = self._stats
         self._pass(logits, labels, None, np.float32(0), stats)
@@ -96,8 +104,9 @@ class FocalLossKernel:
         if bad:
             check_labels(labels, self.form, self.num_classes, self.params.ignore_label)
             raise AssertionError("kernel flagged labels that check_labels allows")
-        self.normalizer = normalizer_from_counts(self.params.normalization, self.logits_shape,
-                                                 valid, positives)
+        self.normalizer = (max(1.0, normalizer) if normalizer is not None else
+                           normalizer_from_counts(self.params.normalization, self.logits_shape,
+                                                  valid, positives))
         return loss / self.normalizer
 
     def backward(self, logits: np.ndarray, labels: np.ndarray, loss_weight: float,

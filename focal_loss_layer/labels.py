@@ -7,6 +7,10 @@ Form (b) "indices": shape (N, *spatial) or (N, 1, *spatial); integers 0..C, 0 = 
     (negative for every class), c = positive for class c (channel c−1) and negative for the
     others, or ignore_label to skip the whole position.
 A label blob with exactly the logits' shape is always form (a).
+
+Anchors (num_anchors = A > 1, Detectron's RetinaNet layout): logits (N, A·C, *spatial), channel
+a·C + c for anchor a and class c; form (a) as above, form (b) of shape (N, A, *spatial). Both
+are read as A·N samples of C classes (anchor_view), a reshape of the same memory.
 """
 from dataclasses import dataclass
 from typing import Optional, Tuple
@@ -19,29 +23,40 @@ TARGETS = "targets"
 INDICES = "indices"
 
 
-def label_form(logits_shape: Tuple[int, ...], labels_shape: Tuple[int, ...]) -> str:
-    """TARGETS or INDICES for these shapes; InputError if the labels fit neither form."""
+def label_form(logits_shape: Tuple[int, ...], labels_shape: Tuple[int, ...],
+               num_anchors: int = 1) -> str:
+    """TARGETS or INDICES for these shapes; InputError if the labels fit neither form.
+    With A = num_anchors > 1 the logits are (N, A·C, *spatial) and class indices (N, A, *spatial)."""
     logits_shape, labels_shape = tuple(logits_shape), tuple(labels_shape)
     if len(logits_shape) < 2:
         raise InputError(f"bottom[0] (logits) has shape {logits_shape}; expected (N, C) or "
                          "(N, C, *spatial) with the class axis at 1")
+    n, channels, spatial = logits_shape[0], logits_shape[1], logits_shape[2:]
+    if channels % num_anchors:
+        raise InputError(
+            f"bottom[0] (logits) has {channels} channels (shape {logits_shape}), which "
+            f"num_anchors = {num_anchors} does not divide: with A anchors per position the logits "
+            "are (N, A*C, *spatial), channel a*C + c for anchor a and class c")
     if labels_shape == logits_shape:
         return TARGETS
-    n, spatial = logits_shape[0], logits_shape[2:]
-    if labels_shape in ((n,) + spatial, (n, 1) + spatial):
+    index_shapes = ((n, num_anchors) + spatial,) if num_anchors > 1 else (
+        (n,) + spatial, (n, 1) + spatial)
+    if labels_shape in index_shapes:
         return INDICES
-    c = logits_shape[1]
+    c = channels // num_anchors
+    anchors = f" with num_anchors = {num_anchors}" if num_anchors > 1 else ""
     raise InputError(
         f"bottom[1] (labels) has shape {labels_shape}, which fits neither label form for logits "
-        f"of shape {logits_shape}: per-class targets need shape {logits_shape}; class indices "
-        f"need shape {(n,) + spatial} or {(n, 1) + spatial} (values 0..{c}, 0 = background)")
+        f"of shape {logits_shape}{anchors}: per-class targets need shape {logits_shape}; class "
+        f"indices need shape {' or '.join(str(s) for s in index_shapes)} (values 0..{c}, "
+        "0 = background)")
 
 
 def check_label_form(logits_shape: Tuple[int, ...], labels_shape: Tuple[int, ...],
-                     ignore_label: Optional[int]) -> str:
+                     ignore_label: Optional[int], num_anchors: int = 1) -> str:
     """label_form, and ParamError if ignore_label cannot be told apart from a target of that form:
     with per-class targets an ignore_label of 0 or 1 would skip every negative or every positive."""
-    form = label_form(logits_shape, labels_shape)
+    form = label_form(logits_shape, labels_shape, num_anchors)
     if form == TARGETS and ignore_label is not None and 0 <= ignore_label <= 1:
         raise ParamError(
             f"ignore_label = {ignore_label} is not allowed with per-class targets (bottom[1] has "
@@ -49,6 +64,19 @@ def check_label_form(logits_shape: Tuple[int, ...], labels_shape: Tuple[int, ...
             f"target equal to {ignore_label} would be skipped. Use a value outside [0, 1] "
             "(e.g. -1 or 255)")
     return form
+
+
+def anchor_view(logits_shape: Tuple[int, ...], labels_shape: Tuple[int, ...],
+                num_anchors: int) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
+    """The shapes under which A anchors become A times as many samples, with the same memory
+    order (a reshape, never a copy): logits (N, A·C, *S) -> (N·A, C, *S); per-class targets
+    alike; class indices (N, A, *S) -> (N·A, *S). Unchanged for A = 1."""
+    logits_shape, labels_shape = tuple(logits_shape), tuple(labels_shape)
+    if num_anchors == 1:
+        return logits_shape, labels_shape
+    n, channels, spatial = logits_shape[0], logits_shape[1], logits_shape[2:]
+    view = (n * num_anchors, channels // num_anchors) + spatial
+    return view, (view if labels_shape == logits_shape else (n * num_anchors,) + spatial)
 
 
 @dataclass
@@ -60,32 +88,39 @@ class Targets:
     valid: Optional[np.ndarray]
 
 
-def check_labels(labels: np.ndarray, form: str, num_classes: int,
-                 ignore_label: Optional[int]) -> None:
-    """Raise InputError, naming the first offending value and its index, unless every label is
-    allowed for its form (or equals ignore_label)."""
+def check_labels(labels: np.ndarray, form: str, num_classes: Optional[int],
+                 ignore_label: Optional[int], where: str = "bottom[1] (labels)") -> None:
+    """Raise InputError, naming `where`, the first offending value and its index, unless every
+    label is allowed for its form (or equals ignore_label). num_classes None: class indices
+    have no upper bound (C not known yet)."""
     labels = np.asarray(labels)
     ignored = (labels == ignore_label) if ignore_label is not None else False
     if form == TARGETS:
         bad = ~((labels >= 0) & (labels <= 1)) & ~ignored
         allowed = "per-class targets must lie in [0, 1]"
     else:
-        bad = ~((labels >= 0) & (labels <= num_classes) & (labels == np.round(labels))) & ~ignored
-        allowed = f"class-index labels must be integers 0..{num_classes} (0 = background)"
+        top = np.inf if num_classes is None else num_classes
+        whole = np.isfinite(labels) & (labels == np.round(labels))
+        bad = ~((labels >= 0) & (labels <= top) & whole) & ~ignored
+        allowed = ("class-index labels must be integers "
+                   + (">= 0" if num_classes is None else f"0..{num_classes}") + " (0 = background)")
     if np.any(bad):
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
         ignore_text = (f" or ignore_label={ignore_label}" if ignore_label is not None
                        else " (no ignore_label is set)")
-        raise InputError(f"bottom[1] (labels) holds {np.count_nonzero(bad)} value(s) not allowed; "
-                         f"the first is {labels[where].item()!r} at index {where}: {allowed}{ignore_text}")
+        raise InputError(f"{where} holds {np.count_nonzero(bad)} value(s) not allowed; the first "
+                         f"is {labels[index].item()!r} at index {index}: {allowed}{ignore_text}")
 
 
 def read_labels(labels: np.ndarray, logits_shape: Tuple[int, ...],
-                ignore_label: Optional[int] = None) -> Targets:
-    """Checked per-logit targets and ignore mask for labels in either form."""
-    form = check_label_form(logits_shape, labels.shape, ignore_label)
+                ignore_label: Optional[int] = None, num_anchors: int = 1) -> Targets:
+    """Checked per-logit targets and ignore mask for labels in either form, in the anchor view's
+    shape (anchor_view: (N·A, C, *spatial); the logits' own shape for A = 1)."""
+    form = check_label_form(logits_shape, labels.shape, ignore_label, num_anchors)
+    check_labels(labels, form, logits_shape[1] // num_anchors, ignore_label)
+    logits_shape, labels_shape = anchor_view(logits_shape, labels.shape, num_anchors)
+    labels = labels.reshape(labels_shape)
     num_classes = logits_shape[1]
-    check_labels(labels, form, num_classes, ignore_label)
     if form == TARGETS:
         valid = None if ignore_label is None else labels != ignore_label
         targets = np.where(valid, labels, 0.0) if valid is not None else labels

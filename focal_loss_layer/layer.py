@@ -7,8 +7,10 @@ Declared in a prototxt as
                            param_str: "{'focusing_parameter': 2, 'alpha': 0.25}" }
             loss_weight: 1 }
 
-bottom[0]: logits (N, C, *spatial); bottom[1]: labels, per-class targets (same shape) or class
-indices ((N, *spatial) or (N, 1, *spatial)); top[0]: the scalar loss, shape (1,).
+bottom[0]: logits (N, C, *spatial), or (N, A·C, *spatial) with num_anchors A; bottom[1]: labels,
+per-class targets (same shape) or class indices ((N, *spatial) or (N, 1, *spatial); (N, A,
+*spatial) with anchors); optional bottom[2]: one value, the loss's divisor (as max(value, 1)),
+e.g. the number of positive anchors over all FPN levels; top[0]: the scalar loss, shape (1,).
 
 The diff contract of Caffe's own loss layers: forward and reshape write no diff; backward writes
 bottom[0].diff only when propagate_down[0] (and zeros into bottom[1].diff only when Caffe asks
@@ -21,9 +23,11 @@ Memory: nothing the size of the logits. Forward computes the loss and the normal
 backward recomputes the gradient and writes it, scaled by loss_weight / normalizer, straight into
 bottom[0].diff (focal_loss_layer.fast).
 """
+import math
+
 import caffe
 
-from .errors import InputError
+from .errors import InputError, ParamError
 from .fast import FocalLossKernel
 from .params import parse_param_str
 
@@ -32,27 +36,50 @@ class FocalLossLayer(caffe.Layer):
     """Sigmoid focal loss (Lin et al. 2017); see focal_loss_layer.core for the formulas."""
 
     def setup(self, bottom, top):
-        if len(bottom) != 2 or len(top) != 1:
-            raise InputError(f"FocalLossLayer takes 2 bottoms (logits, labels) and 1 top (loss); "
-                             f"got {len(bottom)} bottom(s) and {len(top)} top(s)")
+        if len(bottom) not in (2, 3) or len(top) != 1:
+            raise InputError(
+                f"FocalLossLayer takes 2 or 3 bottoms (logits, labels[, normalizer]) and 1 top "
+                f"(loss); got {len(bottom)} bottom(s) and {len(top)} top(s)")
         self.params = parse_param_str(self.param_str)
+        self.has_normalizer_bottom = len(bottom) == 3
+        if self.has_normalizer_bottom and self.params.normalization_given:
+            raise ParamError(
+                f"normalization = {self.params.normalization!r} is not allowed with a third "
+                "bottom: the loss is divided by max(bottom[2], 1); drop one of the two")
         self.kernel = None          # FocalLossKernel for the current blob shapes
 
     def reshape(self, bottom, top):
         shapes = (tuple(bottom[0].shape), tuple(bottom[1].shape))
         if self.kernel is None or self.kernel.shapes != shapes:
             self.kernel = FocalLossKernel(self.params, *shapes)
+        if self.has_normalizer_bottom and math.prod(bottom[2].shape) != 1:
+            raise InputError(f"bottom[2] (normalizer) has shape {tuple(bottom[2].shape)}; it must "
+                             "hold exactly one value (e.g. the top of a Reduction SUM)")
         top[0].reshape(1)
 
     def forward(self, bottom, top):
-        top[0].data[...] = self.kernel.forward(bottom[0].data, bottom[1].data)
+        top[0].data[...] = self.kernel.forward(bottom[0].data, bottom[1].data,
+                                               self._normalizer(bottom))
 
     def backward(self, top, propagate_down, bottom):
         if propagate_down[0]:
             # top[0].diff[0] is the loss_weight Caffe assigns: honour it.
             self.kernel.backward(bottom[0].data, bottom[1].data, top[0].diff[0].item(),
                                  bottom[0].diff)
-        # Labels take no gradient. Caffe asks for one anyway under force_backward (a Python
-        # layer cannot refuse it as C++ loss layers do): answer with zeros, not an error.
-        if len(propagate_down) > 1 and propagate_down[1]:
-            bottom[1].diff[...] = 0
+        # Labels and the normalizer take no gradient. Caffe asks for one anyway under
+        # force_backward (a Python layer cannot refuse it as C++ loss layers do): answer with
+        # zeros, not an error.
+        for k in range(1, len(bottom)):
+            if propagate_down[k]:
+                bottom[k].diff[...] = 0
+
+    def _normalizer(self, bottom):
+        """bottom[2]'s value, or None without a third bottom. InputError unless finite and >= 0."""
+        if not self.has_normalizer_bottom:
+            return None
+        value = bottom[2].data.reshape(-1)[0].item()
+        if not (math.isfinite(value) and value >= 0):
+            raise InputError(f"bottom[2] (normalizer) is {value!r}; it must be a finite number "
+                             ">= 0, such as a count of positive anchors (the loss is divided by "
+                             "max(value, 1))")
+        return value

@@ -4,7 +4,8 @@ param_str is a JSON object or a Python dict literal, read with json.loads or ast
 never eval/exec, so a prototxt cannot run code. Empty means every default.
 
     {'focusing_parameter': 2, 'alpha': 0.25, 'class_balances': {1: 0.5, 3: 2},
-     'normalization': 'positives', 'ignore_label': -1, 'label_smoothing': 0.0}
+     'normalization': 'positives', 'ignore_label': -1, 'label_smoothing': 0.0,
+     'num_anchors': 9}
 """
 import ast
 import difflib
@@ -34,6 +35,9 @@ class FocalLossParams:
     normalization: str = "batch_size"
     ignore_label: Optional[int] = None
     label_smoothing: float = 0.0
+    num_anchors: int = 1
+    # Whether param_str named `normalization` (a normalizer bottom then conflicts with it).
+    normalization_given: bool = False
 
     def class_weights(self, num_classes: int) -> np.ndarray:
         """Per-class weights w_c, shape (C,), float64; class id c (1..C) is channel c-1."""
@@ -57,9 +61,11 @@ class FocalLossParams:
         return weights
 
 
-PARAM_KEYS = tuple(f.name for f in fields(FocalLossParams) if f.name != "class_balances_by_id")
+PARAM_KEYS = tuple(f.name for f in fields(FocalLossParams)
+                   if f.name not in ("class_balances_by_id", "normalization_given"))
 # Names other focal-loss code uses for our keys, to point users the right way.
 _OTHER_NAMES = {"gamma": "focusing_parameter", "class_weights": "class_balances",
+                "anchors": "num_anchors", "num_anchor": "num_anchors", "A": "num_anchors",
                 "weights": "class_balances", "ignore_index": "ignore_label",
                 "normalize": "normalization", "smoothing": "label_smoothing"}
 
@@ -83,7 +89,15 @@ def parse_param_str(param_str: str) -> FocalLossParams:
         settings["alpha"] = _number(raw, "alpha", low=0.0, high=1.0,
                                     allowed="null/None (off) or a number in [0, 1]")
     if "normalization" in raw:
-        settings["normalization"] = _normalization(raw["normalization"])
+        settings.update(normalization=_normalization(raw["normalization"]),
+                        normalization_given=True)
+    if "num_anchors" in raw:
+        value = raw["num_anchors"]
+        if not (_is_number(value) and math.isfinite(value) and float(value).is_integer()
+                and value >= 1):
+            raise ParamError(f"num_anchors = {value!r} is not allowed: num_anchors must be a "
+                             "whole number >= 1 (A anchors per position; logits (N, A*C, ...))")
+        settings["num_anchors"] = int(value)
     if raw.get("ignore_label") is not None:
         settings["ignore_label"] = _integer(raw, "ignore_label")
     if "label_smoothing" in raw:

@@ -5,14 +5,21 @@ import pytest
 from caffe_nets import focal_layer, run_caffe_tool
 
 
-def dummy_net(param_str, logits_value="0.5", labels_value="1", labels_shape="dim: 2 dim: 3"):
-    """DummyData fills the bottoms with constants, so `caffe time` can run the layer on them."""
-    return (
-        'layer { name: "data" type: "DummyData" top: "score" top: "label" dummy_data_param {\n'
+def dummy_net(param_str, logits_value="0.5", labels_value="1", labels_shape="dim: 2 dim: 3",
+              normalizer_value=None):
+    """DummyData fills the bottoms with constants, so `caffe time` can run the layer on them;
+    with normalizer_value, a third top of one value feeds the layer's bottom[2]."""
+    normalizer = normalizer_value is not None
+    text = (
+        'layer { name: "data" type: "DummyData" top: "score" top: "label"'
+        + (' top: "fg_num"' if normalizer else '') + ' dummy_data_param {\n'
         f'  data_filler {{ type: "constant" value: {logits_value} }}\n'
         f'  data_filler {{ type: "constant" value: {labels_value} }}\n'
-        f'  shape {{ dim: 2 dim: 3 }} shape {{ {labels_shape} }} }} }}\n'
-        + focal_layer(param_str))
+        + (f'  data_filler {{ type: "constant" value: {normalizer_value} }}\n' if normalizer else '')
+        + f'  shape {{ dim: 2 dim: 3 }} shape {{ {labels_shape} }}'
+        + (' shape { dim: 1 }' if normalizer else '') + ' } }\n')
+    bottoms = ("score", "label", "fg_num") if normalizer else ("score", "label")
+    return text + focal_layer(param_str, bottoms=bottoms)
 
 
 def caffe_time(tmp_path, net_text):
@@ -20,8 +27,10 @@ def caffe_time(tmp_path, net_text):
     return run_caffe_tool(["time", "--model=net.prototxt", "--iterations=1"], cwd=tmp_path)
 
 
-def test_the_tool_runs_the_layer_forward_and_backward(tmp_path):
-    code, log = caffe_time(tmp_path, dummy_net("{'focusing_parameter': 1.5, 'alpha': 0.25}"))
+@pytest.mark.parametrize("normalizer_value", [None, "4"])
+def test_the_tool_runs_the_layer_forward_and_backward(tmp_path, normalizer_value):
+    code, log = caffe_time(tmp_path, dummy_net("{'focusing_parameter': 1.5, 'alpha': 0.25}",
+                                               normalizer_value=normalizer_value))
     assert code == 0, log[-3000:]
     assert "loss\tforward:" in log and "loss\tbackward:" in log
 
@@ -35,6 +44,10 @@ def test_the_tool_runs_the_layer_forward_and_backward(tmp_path):
     (dict(param_str="", labels_value="2"), "the first is 2.0 at index (0, 0): per-class targets must lie in [0, 1]"),
     (dict(param_str="", labels_value="7", labels_shape="dim: 2"), "class-index labels must be integers 0..3"),
     (dict(param_str="", logits_value="nan"), "holds 6 non-finite value(s) (NaN or ±inf); the first is nan at index (0, 0)"),
+    (dict(param_str="", normalizer_value="-3"), "bottom[2] (normalizer) is -3.0; it must be a finite number >= 0"),
+    (dict(param_str="{'normalization': 'valid'}", normalizer_value="2"), "normalization = 'valid' is not allowed with a third bottom"),
+    (dict(param_str="{'num_anchors': 2}"), "which num_anchors = 2 does not divide"),
+    (dict(param_str="{'ignore_label': 0}"), "ignore_label = 0 is not allowed with per-class targets"),
 ])
 def test_bad_input_makes_the_tool_exit_non_zero_with_the_message(tmp_path, net_args, message):
     code, log = caffe_time(tmp_path, dummy_net(**net_args))

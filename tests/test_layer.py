@@ -187,8 +187,8 @@ def test_non_finite_logits_fail_with_count_and_first_index(bad):
 
 
 def test_second_backward_after_one_forward_gives_the_same_gradient():
-    """The gradient waits in bottom[0].diff between forward and backward; a repeated backward
-    must not scale it twice."""
+    """Backward recomputes the gradient from the bottoms, so a repeated backward (after an
+    upstream in-place layer rewrote the diff) gives the same values, scaled once."""
     rng = np.random.default_rng(7)
     logits, labels = make_case(rng, "indices", shape=(3, 4, 5))
     net = focal_net((3, 4, 5), (3, 5), {"alpha": 0.25}, loss_weight=2.5)
