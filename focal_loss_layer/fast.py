@@ -82,9 +82,10 @@ class FocalLossKernel:
         if threads is None:
             threads = thread_limit() if self.size >= PARALLEL_MIN_SIZE else 1
         threads = max(1, min(threads, blocks))
-        # Contiguous block ranges, one per thread, each with a scratch (made by the first pass).
+        # Contiguous block ranges, one per thread.
         self._ranges = [(blocks * k // threads, blocks * (k + 1) // threads) for k in range(threads)]
-        self._scratch = []
+        # Per thread: (scratch, first block, stop block, *self._arguments), made by the first pass.
+        self._per_thread = []
 
     def forward(self, logits: np.ndarray, labels: np.ndarray,
                 normalizer: Optional[float] = None) -> float:
@@ -122,18 +123,19 @@ class FocalLossKernel:
     def _pass(self, logits, labels, grad, grad_scale, stats) -> None:
         """kernels.focal_pass over every block, the block ranges split across threads."""
         x, t = _flat(logits), _flat(labels)
-        if not self._scratch:
+        if not self._per_thread:
             # The arrays the kernel writes sit at the logits' offset within a page: when a store
             # lands a little ahead of a later load modulo 4096, the CPU takes the load for a read
             # of the stored data and waits ("4K aliasing"), measured 5× slower here. Made once:
             # a Caffe blob keeps its memory while its shape stays, and a new shape makes a new
             # FocalLossKernel. (Caffe's diff has the data's page offset: both are malloc'd alike.)
             page_offset = x.ctypes.data % _PAGE
-            self._scratch = [_empty_at_page_offset(page_offset, kernels.SCRATCH_ROWS * kernels.BLOCK)
-                             .reshape(kernels.SCRATCH_ROWS, kernels.BLOCK) for _ in self._ranges]
-        run_split(kernels.focal_pass,
-                  [(x, t, grad, grad_scale, stats, scratch, first, stop) + self._arguments
-                   for (first, stop), scratch in zip(self._ranges, self._scratch)])
+            self._per_thread = [
+                (_empty_at_page_offset(page_offset, kernels.SCRATCH_ROWS * kernels.BLOCK)
+                 .reshape(kernels.SCRATCH_ROWS, kernels.BLOCK), first, stop) + self._arguments
+                for first, stop in self._ranges]
+        head = (x, t, grad, grad_scale, stats)
+        run_split(kernels.focal_pass, [head + tail for tail in self._per_thread])
 
 
 def _tiles(w_pos: np.ndarray, w_neg: np.ndarray, inner: int, size: int):
