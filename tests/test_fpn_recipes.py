@@ -1,0 +1,81 @@
+"""The README's two FPN recipes (prototxt/retinanet/): one layer per level sharing a normalizer
+counted by Caffe's own layers, and the levels concatenated into one layer. Both give the same
+loss and gradients, equal to the numpy core over all anchors divided by max(#positives, 1)."""
+import os
+
+import numpy as np
+import pytest
+
+import caffe
+from caffe_nets import REPO
+from focal_loss_layer.core import sigmoid_focal_loss
+from focal_loss_layer.labels import read_labels
+
+A, C = 9, 4
+LEVELS = {"p3": (8, 8), "p4": (4, 4)}
+
+
+def load(name):
+    caffe.set_mode_cpu()
+    return caffe.Net(os.path.join(REPO, "prototxt", "retinanet", name), caffe.TRAIN)
+
+
+def inputs(seed, positive_rate):
+    rng = np.random.default_rng(seed)
+    blobs = {}
+    for level, (h, w) in LEVELS.items():
+        blobs[f"{level}_feat"] = rng.normal(scale=100.0, size=(2, 16, h, w)).astype(np.float32)
+        labels = rng.integers(1, C + 1, size=(2, A, h, w)).astype(np.float32)
+        labels[rng.random(labels.shape) > positive_rate] = 0
+        labels[rng.random(labels.shape) < 0.1] = -1
+        blobs[f"{level}_label"] = labels
+    return blobs
+
+
+def run(net, blobs):
+    """(loss, {level_cls: logits}, {level_cls: diff}, shared weight diff) after forward+backward."""
+    for name, value in blobs.items():
+        net.blobs[name].data[...] = value
+    out = net.forward()
+    net.backward()
+    loss = sum(v.item() for v in out.values())
+    names = [f"{level}_cls" for level in LEVELS]
+    return (loss, {n: net.blobs[n].data.copy() for n in names},
+            {n: net.blobs[n].diff.copy() for n in names}, net.params["p3_cls"][0].diff.copy())
+
+
+def reference(logits_by_level, blobs):
+    """Σ over levels of the un-normalised focal loss (core, float64) / max(#positives, 1)."""
+    total, grads, positives = 0.0, {}, 0
+    for level in LEVELS:
+        logits, labels = logits_by_level[f"{level}_cls"], blobs[f"{level}_label"]
+        read = read_labels(labels, logits.shape, ignore_label=-1, num_anchors=A)
+        view = logits.astype(np.float64).reshape(read.targets.shape)
+        loss, grad = sigmoid_focal_loss(view, read.targets, focusing_parameter=2.0, alpha=0.25,
+                                        valid=read.valid, normalization="none")
+        total += loss
+        grads[f"{level}_cls"] = grad.reshape(logits.shape)
+        positives += np.count_nonzero(labels > 0)
+    divisor = max(positives, 1)
+    return total / divisor, {k: g / divisor for k, g in grads.items()}, positives
+
+
+@pytest.mark.parametrize("positive_rate", [0.05, 0.0])
+def test_both_recipes_equal_the_core_over_all_levels(positive_rate):
+    blobs = inputs(0, positive_rate)
+    shared, concat = load("fpn_shared_normalizer.prototxt"), load("fpn_concat.prototxt")
+    for name in ("p3_cls", "p4_cls"):          # the same subnet weights in both nets
+        for k, param in enumerate(shared.params[name]):
+            concat.params[name][k].data[...] = param.data
+    weight_diffs = []
+    for net in (shared, concat):
+        loss, logits, grads, weight_diff = run(net, blobs)
+        expected_loss, expected_grads, positives = reference(logits, blobs)
+        assert np.abs(logits["p3_cls"]).max() > 1      # logits far from the prior bias alone
+        np.testing.assert_allclose(loss, expected_loss, rtol=1e-5)
+        for name, grad in grads.items():
+            np.testing.assert_allclose(grad, expected_grads[name], rtol=1e-4, atol=1e-8)
+        weight_diffs.append(weight_diff)
+    assert (positives == 0) == (positive_rate == 0)
+    assert shared.blobs["fg_num"].data.item() == positives
+    np.testing.assert_allclose(weight_diffs[0], weight_diffs[1], rtol=1e-4, atol=1e-6)
