@@ -9,7 +9,7 @@ from setuptools import find_packages, setup
 setup(
     name="focal_loss_layer",
     version="0.1.0",
-    description="Sigmoid focal loss as a Caffe Python loss layer: exact, stable, fast",
+    description="Focal loss (sigmoid and softmax forms) as Caffe Python loss layers: exact, stable, fast",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["focal_loss_layer", "focal_loss_layer.*"]),

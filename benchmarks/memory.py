@@ -1,5 +1,6 @@
 """Peak extra memory of one FocalLossLayer forward and of its backward, each measured on its own,
-in a fresh process (python -m benchmarks.memory N C S...) that prints JSON.
+in a fresh process (python -m benchmarks.memory N C S...) that prints JSON; of a
+SoftmaxFocalLossLayer with python -m benchmarks.memory softmax N C S....
 
 Counted: what the layer allocates in the pass (anything it kept from forward to backward
 included) and nothing Caffe allocates for the net's own blobs (their data and diffs are touched
@@ -16,11 +17,12 @@ import tracemalloc
 
 import numpy as np
 
-from .inputs import fill
-from .nets import comparison_net, load_net
+from .inputs import fill, fill_classes
+from .nets import IGNORE_LABEL, comparison_net, load_net, softmax_comparison_net
 from .timing import layer_index
 
 SETTINGS = {"focusing_parameter": 2.0, "alpha": 0.25}
+SOFTMAX_SETTINGS = {"focusing_parameter": 1.5, "alpha": 0.25, "ignore_label": IGNORE_LABEL}
 
 
 def _status_kb(field):
@@ -36,15 +38,23 @@ def _reset_peak_rss():
         f.write("5")
 
 
-def measure(shape):
-    layers = [("focal", "label", SETTINGS)]
+def _filled_net(shape, kind):
+    """The comparison net with one layer "focal" of this kind, its inputs filled."""
+    if kind == "softmax":
+        net = load_net(softmax_comparison_net(shape, [("focal", SOFTMAX_SETTINGS)]))
+        fill_classes(net, IGNORE_LABEL)
+    else:
+        net = load_net(comparison_net(shape, [("focal", "label", SETTINGS)], False, False))
+        fill(net)
+    return net
+
+
+def measure(shape, kind="sigmoid"):
     # Warm up on a small net first: loading the compiled kernels is not the layer's memory.
-    small = load_net(comparison_net((2, 3, 5), layers, False, False))
-    fill(small)
+    small = _filled_net((2, 3, 5), kind)
     small.forward()
     small.backward()
-    net = load_net(comparison_net(shape, layers, False, False))
-    fill(net)
+    net = _filled_net(shape, kind)
     for blob in net.blobs.values():
         blob.diff[...] = 0
     k = layer_index(net, "focal")
@@ -68,4 +78,6 @@ def _peak_extra(run):
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure(tuple(int(d) for d in sys.argv[1:]))))
+    arguments = sys.argv[1:]
+    kind = arguments.pop(0) if arguments and arguments[0] == "softmax" else "sigmoid"
+    print(json.dumps(measure(tuple(int(d) for d in arguments), kind)))

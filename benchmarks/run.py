@@ -11,6 +11,8 @@ run, and the context around it. Prints tables; asserts nothing.
 3. Context: the numpy core over the whole blob (the layer before its fast path) and the naive
    per-element loop (timed on a slice, extrapolated per logit).
 4. Peak extra memory, JIT compile time, and `caffe time` on an example head net.
+5. SoftmaxFocalLossLayer against Caffe's C++ SoftmaxWithLoss (benchmarks.softmax): a
+   segmentation-sized blob (8, 21, 256, 256), a small one (64, 21), its own targets and memory.
 """
 import argparse
 import json
@@ -23,8 +25,8 @@ import time
 
 import numpy as np
 
-from . import caffe_time, naive
-from .inputs import fill
+from . import caffe_time, naive, softmax
+from .inputs import IGNORED_FRACTION, fill
 from .nets import comparison_net, load_net
 from .timing import time_layers
 
@@ -109,9 +111,9 @@ def _format_row(row, scale):
     return f"| {name:<50} | {labels:<19} | {cell(fwd)} | {cell(bwd)} | {cell(total)} | {ratio:6.2f} |"
 
 
-def _header(unit):
+def _header(unit, reference="SCE"):
     return [f"| {'layer':<50} | {'labels':<19} | {'fwd ' + unit:>10} | {'bwd ' + unit:>10} | "
-            f"{'total ' + unit:>10} | {'/ SCE':>6} |",
+            f"{'total ' + unit:>10} | {'/ ' + reference:>6} |",
             f"|{'-' * 52}|{'-' * 21}|{'-' * 12}|{'-' * 12}|{'-' * 12}|{'-' * 8}|"]
 
 
@@ -146,17 +148,17 @@ def _child(module, args, env=None):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def memory_lines(shape):
+def memory_lines(shape, kind="sigmoid", target=MEMORY_TARGET):
     env = dict(os.environ, GLOG_minloglevel="2")
-    result = _child("benchmarks.memory", shape, env)
+    result = _child("benchmarks.memory", ([kind] if kind != "sigmoid" else []) + list(shape), env)
     size = result["logits_bytes"]
     lines = [f"peak extra memory at {shape} (logits blob {size / 2**20:.1f} MiB), × the logits "
              "blob: numpy allocations (tracemalloc) and resident-set high-water rise (VmHWM)"]
     for name in ("forward", "backward"):
         traced, rss = (result[name][k] / size for k in ("traced_bytes", "rss_bytes"))
-        verdict = "met" if max(traced, rss) <= MEMORY_TARGET else "NOT MET"
+        verdict = "met" if max(traced, rss) <= target else "NOT MET"
         lines.append(f"  {name:<8}: tracemalloc {traced:.4f}×, VmHWM {rss:.4f}×; target "
-                     f"≤ {MEMORY_TARGET:g}×: {verdict}")
+                     f"≤ {target:g}×: {verdict}")
     return lines
 
 
@@ -214,10 +216,44 @@ def main(argv=None):
     block = checks + memory_lines(large)
     if not args.quick:
         block += compile_lines()
-    block += ["", "caffe time (Caffe's own tool) on the example head, score (2, 80, 100, 100):"]
+    print("\n".join(block + [""]), flush=True)
+    print("\n".join(softmax_lines(args.quick)), flush=True)
+    block = ["", "caffe time (Caffe's own tool) on the example head, score (2, 80, 100, 100):"]
     block += caffe_time.report(1 if args.quick else 10)
     block += ["", load()]
     print("\n".join(block), flush=True)
+
+
+def softmax_lines(quick):
+    """The softmax section: tables against SoftmaxWithLoss, context, targets and memory."""
+    large = softmax.QUICK_LARGE if quick else softmax.LARGE
+    classifier = softmax.QUICK_CLASSIFIER if quick else softmax.CLASSIFIER
+    small = softmax.QUICK_SMALL if quick else softmax.SMALL
+    large_repeats, small_repeats = (2, 5) if quick else (11, 2000)
+    labels = f"classes, {IGNORED_FRACTION:.0%} ignored"
+    lines = ["SoftmaxFocalLossLayer against Caffe's SoftmaxWithLoss (SWL), both with ignore_label"]
+    ratios = {}
+    for size, shape, repeats, scale, unit in (("large", large, large_repeats, 1e3, "ms"),
+                                               ("classifier", classifier, large_repeats, 1e3, "ms"),
+                                               ("small", small, small_repeats, 1e6, "µs")):
+        rows, ratios[size] = softmax.compare(shape, repeats)
+        lines += ["", f"{shape} = {np.prod(shape):,} logits, float32; forward+backward of each loss "
+                      f"layer alone, medians of {repeats} runs", *_header(unit, "SWL")]
+        lines += [_format_row((name if settings is None else
+                               f"SoftmaxFocalLossLayer {_settings_text(settings)}",
+                               labels, fwd, bwd, total, ratio), scale)
+                  for name, settings, fwd, bwd, total, ratio in rows]
+        if size == "large":
+            core = softmax.numpy_core_seconds(shape)
+            lines.append(_format_row(("softmax numpy core, whole blob γ=2 (no fast path)", "classes",
+                                      None, None, core, core / rows[0][4]), scale))
+    lines.append("")
+    for size, targets in softmax.TARGETS.items():
+        for row, target in targets.items():
+            ratio = ratios[size][row]
+            lines.append(f"target softmax {size} {row}: ours/SWL {ratio:.2f} ≤ {target:g}: "
+                         f"{'met' if ratio <= target else 'NOT MET'}")
+    return lines + memory_lines(large, "softmax", softmax.MEMORY_TARGET)
 
 
 if __name__ == "__main__":

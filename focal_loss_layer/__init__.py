@@ -1,22 +1,29 @@
-"""Sigmoid focal loss (Lin et al. 2017) for Caffe.
+"""Focal loss (Lin et al. 2017) for Caffe, sigmoid and softmax forms.
 
     python_param { module: "focal_loss_layer"  layer: "FocalLossLayer" }
+    python_param { module: "focal_loss_layer"  layer: "SoftmaxFocalLossLayer" }
 
-The numpy core (core, labels, params) imports without Caffe; FocalLossLayer and netspec are
-loaded on first use, since they need pycaffe.
+The numpy cores (core, softmax_core, labels, params) import without Caffe; the layers and netspec
+are loaded on first use, since they need pycaffe.
 """
 from .core import sigmoid_focal_loss
 from .errors import FocalLossError, InputError, ParamError
-from .params import FocalLossParams, parse_param_str
+from .params import (FocalLossParams, SoftmaxFocalLossParams, parse_param_str,
+                     parse_softmax_param_str)
+from .softmax_core import softmax_focal_loss
 
-__all__ = ["FocalLossLayer", "sigmoid_focal_loss", "FocalLossError", "InputError", "ParamError",
-           "FocalLossParams", "parse_param_str"]
+__all__ = ["FocalLossLayer", "SoftmaxFocalLossLayer", "sigmoid_focal_loss", "softmax_focal_loss",
+           "FocalLossError", "InputError", "ParamError", "FocalLossParams",
+           "SoftmaxFocalLossParams", "parse_param_str", "parse_softmax_param_str"]
 
 
 def __getattr__(name):
     if name == "FocalLossLayer":
         from .layer import FocalLossLayer
         return FocalLossLayer
+    if name == "SoftmaxFocalLossLayer":
+        from .softmax_layer import SoftmaxFocalLossLayer
+        return SoftmaxFocalLossLayer
     if name == "netspec":
         from . import netspec
         return netspec

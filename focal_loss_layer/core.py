@@ -85,7 +85,9 @@ def normalizer_from_counts(normalization: str, logits_shape, valid_count: float,
 
     batch_size: N (logits_shape[0]); full: number of logits; valid: valid_count, the number of
     non-ignored logits; positives: Σ of (unsmoothed) targets over non-ignored logits — the number
-    of positive targets for hard labels; none: 1.
+    of positive targets for hard labels; none: 1. (The softmax loss, one term per position,
+    passes the positions' shape (N, *spatial) and its valid positions: full then counts
+    positions, as Caffe's SoftmaxWithLoss does.)
     """
     counts = {"batch_size": logits_shape[0], "full": math.prod(logits_shape),
               "valid": valid_count, "positives": positives, "none": 1}

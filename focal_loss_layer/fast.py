@@ -1,5 +1,7 @@
 """The fast path of FocalLossLayer: compiled passes (focal_loss_layer.kernels) over the logits,
-split across threads for large blobs.
+split across threads for large blobs. BlockedKernel, the machinery around a pass (threads,
+scratch, per-block sums, normaliser, input checks), also runs SoftmaxFocalLossLayer's
+(focal_loss_layer.softmax_fast).
 
     kernel = FocalLossKernel(params, logits_shape, labels_shape)
     loss = kernel.forward(logits, labels)                  # loss, counts, input checks
@@ -46,39 +48,21 @@ def check_finite(logits: np.ndarray) -> None:
             "diverged or its input holds NaN: lower base_lr, clip gradients, or check the data")
 
 
-class FocalLossKernel:
-    """The fast path for one layer's settings and one pair of blob shapes. threads: how many
-    threads share a pass (default: focal_loss_layer.threads.thread_limit() for
-    PARALLEL_MIN_SIZE logits or more, else 1); the results do not depend on it."""
+class BlockedKernel:
+    """What the fast paths share: a compiled pass run over blocks of the logits, the blocks split
+    into contiguous ranges across threads, each thread with a scratch placed at the logits' page
+    offset; per-block sums (kernels.STAT_*) added in a fixed order; the loss and normaliser from
+    them, and the input checks when the pass flagged something.
 
-    def __init__(self, params: FocalLossParams, logits_shape: Tuple[int, ...],
-                 labels_shape: Tuple[int, ...], threads: Optional[int] = None):
-        self.params = params
-        self.logits_shape = tuple(logits_shape)
-        self.shapes = (self.logits_shape, tuple(labels_shape))
-        self.form = check_label_form(self.logits_shape, labels_shape, params.ignore_label,
-                                     params.num_anchors)
-        # A anchors are A times as many samples of C classes: same memory, other shape.
-        view_shape, _ = anchor_view(self.logits_shape, labels_shape, params.num_anchors)
-        self.num_classes = num_classes = view_shape[1]
-        # Resolved per kernel, not once per layer: a net's TRAIN and TEST copies may differ in C.
-        class_weights = params.class_weights(num_classes)
-        self.size = math.prod(view_shape)
-        inner = math.prod(view_shape[2:])
+    A subclass's __init__ sets params (normalization, ignore_label), form and num_classes (for
+    check_labels), counts_shape (normalizer_from_counts' shape), size (the logits' count),
+    _pass_function and _arguments (the pass's arguments after the block range), then calls
+    _plan."""
+
+    def _plan(self, blocks: int, scratch_rows: int, block: int, threads: Optional[int]) -> None:
         self.normalizer: Optional[float] = None    # from the last forward's counts
-        a_pos, a_neg = (1.0, 1.0) if params.alpha is None else (params.alpha, 1.0 - params.alpha)
-        weights = np.asarray(class_weights, dtype=np.float64)
-        w_pos, w_neg = (weights * a_pos).astype(np.float32), (weights * a_neg).astype(np.float32)
-        gamma = params.focusing_parameter
-        multiplied = gamma.is_integer() and gamma <= kernels.MAX_MULTIPLIED_GAMMA
-        ignore = params.ignore_label
-        self._arguments = (
-            w_pos, w_neg, *_tiles(w_pos, w_neg, inner, self.size), num_classes, inner,
-            self.form == INDICES, np.float32(gamma), int(gamma) if multiplied else 0,
-            None if multiplied else np.float32(gamma), ignore is not None,
-            np.float32(0 if ignore is None else ignore), np.float32(params.label_smoothing))
-        blocks = -(-self.size // kernels.BLOCK)
         self._stats = np.zeros((blocks, kernels.NUM_STATS))
+        self._scratch_shape = (scratch_rows, block)
         if threads is None:
             threads = thread_limit() if self.size >= PARALLEL_MIN_SIZE else 1
         threads = max(1, min(threads, blocks))
@@ -106,7 +90,7 @@ class FocalLossKernel:
             check_labels(labels, self.form, self.num_classes, self.params.ignore_label)
             raise AssertionError("kernel flagged labels that check_labels allows")
         self.normalizer = (max(1.0, normalizer) if normalizer is not None else
-                           normalizer_from_counts(self.params.normalization, self.logits_shape,
+                           normalizer_from_counts(self.params.normalization, self.counts_shape,
                                                   valid, positives))
         return loss / self.normalizer
 
@@ -116,26 +100,70 @@ class FocalLossKernel:
         recomputed and written once, in float32. out: C-contiguous float32 of the logits' size
         (e.g. Caffe's bottom diff); written in place, never copied."""
         if self.normalizer is None:
-            raise RuntimeError("FocalLossKernel.backward needs a forward that completed first")
+            raise RuntimeError(
+                f"{type(self).__name__}.backward needs a forward that completed first")
         grad = _flat_view(out, self.size)
         self._pass(logits, labels, grad, np.float32(loss_weight / self.normalizer), None)
 
     def _pass(self, logits, labels, grad, grad_scale, stats) -> None:
-        """kernels.focal_pass over every block, the block ranges split across threads."""
+        """The compiled pass over every block, the block ranges split across threads."""
         x, t = _flat(logits), _flat(labels)
         if not self._per_thread:
             # The arrays the kernel writes sit at the logits' offset within a page: when a store
             # lands a little ahead of a later load modulo 4096, the CPU takes the load for a read
             # of the stored data and waits ("4K aliasing"), measured 5× slower here. Made once:
             # a Caffe blob keeps its memory while its shape stays, and a new shape makes a new
-            # FocalLossKernel. (Caffe's diff has the data's page offset: both are malloc'd alike.)
+            # kernel. (Caffe's diff has the data's page offset: both are malloc'd alike.)
             page_offset = x.ctypes.data % _PAGE
             self._per_thread = [
-                (_empty_at_page_offset(page_offset, kernels.SCRATCH_ROWS * kernels.BLOCK)
-                 .reshape(kernels.SCRATCH_ROWS, kernels.BLOCK), first, stop) + self._arguments
+                (_empty_at_page_offset(page_offset, math.prod(self._scratch_shape))
+                 .reshape(self._scratch_shape), first, stop) + self._arguments
                 for first, stop in self._ranges]
         head = (x, t, grad, grad_scale, stats)
-        run_split(kernels.focal_pass, [head + tail for tail in self._per_thread])
+        run_split(self._pass_function, [head + tail for tail in self._per_thread])
+
+
+class FocalLossKernel(BlockedKernel):
+    """The fast path for one layer's settings and one pair of blob shapes. threads: how many
+    threads share a pass (default: focal_loss_layer.threads.thread_limit() for
+    PARALLEL_MIN_SIZE logits or more, else 1); the results do not depend on it."""
+
+    def __init__(self, params: FocalLossParams, logits_shape: Tuple[int, ...],
+                 labels_shape: Tuple[int, ...], threads: Optional[int] = None):
+        self.params = params
+        self.logits_shape = self.counts_shape = tuple(logits_shape)
+        self.shapes = (self.logits_shape, tuple(labels_shape))
+        self.form = check_label_form(self.logits_shape, labels_shape, params.ignore_label,
+                                     params.num_anchors)
+        # A anchors are A times as many samples of C classes: same memory, other shape.
+        view_shape, _ = anchor_view(self.logits_shape, labels_shape, params.num_anchors)
+        self.num_classes = num_classes = view_shape[1]
+        # Resolved per kernel, not once per layer: a net's TRAIN and TEST copies may differ in C.
+        class_weights = params.class_weights(num_classes)
+        self.size = math.prod(view_shape)
+        inner = math.prod(view_shape[2:])
+        a_pos, a_neg = (1.0, 1.0) if params.alpha is None else (params.alpha, 1.0 - params.alpha)
+        weights = np.asarray(class_weights, dtype=np.float64)
+        w_pos, w_neg = (weights * a_pos).astype(np.float32), (weights * a_neg).astype(np.float32)
+        self._pass_function = kernels.focal_pass
+        self._arguments = (
+            w_pos, w_neg, *_tiles(w_pos, w_neg, inner, self.size), num_classes, inner,
+            self.form == INDICES, *gamma_arguments(params.focusing_parameter),
+            *ignore_arguments(params.ignore_label), np.float32(params.label_smoothing))
+        self._plan(-(-self.size // kernels.BLOCK), kernels.SCRATCH_ROWS, kernels.BLOCK, threads)
+
+
+def gamma_arguments(gamma: float):
+    """The pass arguments (gamma, int_gamma, real_gamma) of kernels._powers for γ: an integer
+    γ ≤ MAX_MULTIPLIED_GAMMA is raised to by multiplication, any other by exp."""
+    multiplied = gamma.is_integer() and gamma <= kernels.MAX_MULTIPLIED_GAMMA
+    return (np.float32(gamma), int(gamma) if multiplied else 0,
+            None if multiplied else np.float32(gamma))
+
+
+def ignore_arguments(ignore_label: Optional[int]):
+    """The pass arguments (has_ignore, ignore) for ignore_label."""
+    return ignore_label is not None, np.float32(0 if ignore_label is None else ignore_label)
 
 
 def _tiles(w_pos: np.ndarray, w_neg: np.ndarray, inner: int, size: int):

@@ -274,6 +274,9 @@ def focal_pass(x, labels, grad, grad_scale, stats, scratch, first_block, stop_bl
                 stats[b, k] = _sum(scratch[k], stop - base)
 
 
+_cache_warned = []     # one warning per process, however many kernels fall back
+
+
 def _cache_compiled_code(dispatcher) -> None:
     """Keep dispatcher's machine code on disk where numba finds a writable place (NUMBA_CACHE_DIR,
     beside this file, or the user's cache folder), so that later processes load it in < 1 s.
@@ -282,10 +285,13 @@ def _cache_compiled_code(dispatcher) -> None:
     try:
         dispatcher.enable_caching()
     except RuntimeError as error:      # numba: "cannot cache function ...: no locator available"
-        warnings.warn(
-            f"focal_loss_layer: no writable folder for numba's cache ({error}); the kernels are "
-            "compiled in memory for this process (about 10 s per γ path). Set NUMBA_CACHE_DIR to "
-            "a writable folder to compile them once.", RuntimeWarning, stacklevel=2)
+        if not _cache_warned:
+            _cache_warned.append(dispatcher)
+            warnings.warn(
+                f"focal_loss_layer: no writable folder for numba's cache ({error}); the kernels "
+                "are compiled in memory for this process (about 10 s per γ path). Set "
+                "NUMBA_CACHE_DIR to a writable folder to compile them once.", RuntimeWarning,
+                stacklevel=2)
 
 
 _cache_compiled_code(focal_pass)

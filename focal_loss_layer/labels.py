@@ -7,6 +7,8 @@ Form (b) "indices": shape (N, *spatial) or (N, 1, *spatial); integers 0..C, 0 = 
     (negative for every class), c = positive for class c (channel c−1) and negative for the
     others, or ignore_label to skip the whole position.
 A label blob with exactly the logits' shape is always form (a).
+Form "classes" (SoftmaxFocalLossLayer, Caffe's SoftmaxWithLoss convention): shape (N, *spatial)
+    or (N, 1, *spatial); one integer 0..C−1 per position, or ignore_label to skip the position.
 
 Anchors (num_anchors = A > 1, Detectron's RetinaNet layout): logits (N, A·C, *spatial), channel
 a·C + c for anchor a and class c; form (a) as above, form (b) of shape (N, A, *spatial). Both
@@ -21,6 +23,7 @@ from .errors import InputError, ParamError
 
 TARGETS = "targets"
 INDICES = "indices"
+CLASSES = "classes"
 
 
 def label_form(logits_shape: Tuple[int, ...], labels_shape: Tuple[int, ...],
@@ -50,6 +53,22 @@ def label_form(logits_shape: Tuple[int, ...], labels_shape: Tuple[int, ...],
         f"of shape {logits_shape}{anchors}: per-class targets need shape {logits_shape}; class "
         f"indices need shape {' or '.join(str(s) for s in index_shapes)} (values 0..{c}, "
         "0 = background)")
+
+
+def check_class_label_shape(logits_shape: Tuple[int, ...], labels_shape: Tuple[int, ...]) -> None:
+    """InputError unless labels_shape is (N, *spatial) or (N, 1, *spatial) for logits
+    (N, C, *spatial): form CLASSES, one class index per position."""
+    logits_shape, labels_shape = tuple(logits_shape), tuple(labels_shape)
+    if len(logits_shape) < 2:
+        raise InputError(f"bottom[0] (logits) has shape {logits_shape}; expected (N, C) or "
+                         "(N, C, *spatial) with the class axis at 1")
+    n, spatial = logits_shape[0], logits_shape[2:]
+    shapes = ((n,) + spatial, (n, 1) + spatial)
+    if labels_shape not in shapes:
+        raise InputError(
+            f"bottom[1] (labels) has shape {labels_shape}, which does not fit logits of shape "
+            f"{logits_shape}: class labels need shape {' or '.join(str(s) for s in shapes)}, one "
+            f"class index 0..{logits_shape[1] - 1} per position (as SoftmaxWithLoss)")
 
 
 def check_label_form(logits_shape: Tuple[int, ...], labels_shape: Tuple[int, ...],
@@ -99,11 +118,14 @@ def check_labels(labels: np.ndarray, form: str, num_classes: Optional[int],
         bad = ~((labels >= 0) & (labels <= 1)) & ~ignored
         allowed = "per-class targets must lie in [0, 1]"
     else:
-        top = np.inf if num_classes is None else num_classes
+        top = np.inf if num_classes is None else num_classes - (form == CLASSES)
         whole = np.isfinite(labels) & (labels == np.round(labels))
         bad = ~((labels >= 0) & (labels <= top) & whole) & ~ignored
-        allowed = ("class-index labels must be integers "
-                   + (">= 0" if num_classes is None else f"0..{num_classes}") + " (0 = background)")
+        allowed = ((f"class labels must be integers 0..{top}" if form == CLASSES else
+                    "class-index labels must be integers "
+                    + (">= 0" if num_classes is None else f"0..{num_classes}"))
+                   + (" (one class per position, as SoftmaxWithLoss)" if form == CLASSES
+                      else " (0 = background)"))
     if np.any(bad):
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         ignore_text = (f" or ignore_label={ignore_label}" if ignore_label is not None

@@ -22,6 +22,9 @@ what Caffe's Split layers sum into the weights. reshape reads only shapes (blob.
 Memory: nothing the size of the logits. Forward computes the loss and the normaliser's counts;
 backward recomputes the gradient and writes it, scaled by loss_weight / normalizer, straight into
 bottom[0].diff (focal_loss_layer.fast).
+
+KernelLossLayer holds the Caffe glue that FocalLossLayer and SoftmaxFocalLossLayer
+(focal_loss_layer.softmax_layer) share: reshape, forward, backward and the contract above.
 """
 import math
 
@@ -40,26 +43,17 @@ def blob_shape(blob) -> tuple:
     return tuple([shape[i] for i in range(len(shape))])
 
 
-class FocalLossLayer(caffe.Layer):
-    """Sigmoid focal loss (Lin et al. 2017); see focal_loss_layer.core for the formulas."""
+class KernelLossLayer(caffe.Layer):
+    """A loss layer run by a fast-path kernel (fast.BlockedKernel): KERNEL(params, logits shape,
+    labels shape). A subclass's setup sets self.params, self.has_normalizer_bottom and
+    self.kernel = None."""
 
-    def setup(self, bottom, top):
-        if len(bottom) not in (2, 3) or len(top) != 1:
-            raise InputError(
-                f"FocalLossLayer takes 2 or 3 bottoms (logits, labels[, normalizer]) and 1 top "
-                f"(loss); got {len(bottom)} bottom(s) and {len(top)} top(s)")
-        self.params = parse_param_str(self.param_str)
-        self.has_normalizer_bottom = len(bottom) == 3
-        if self.has_normalizer_bottom and self.params.normalization_given:
-            raise ParamError(
-                f"normalization = {self.params.normalization!r} is not allowed with a third "
-                "bottom: the loss is divided by max(bottom[2], 1); drop one of the two")
-        self.kernel = None          # FocalLossKernel for the current blob shapes
+    KERNEL = None
 
     def reshape(self, bottom, top):
         shapes = (blob_shape(bottom[0]), blob_shape(bottom[1]))
         if self.kernel is None or self.kernel.shapes != shapes:
-            self.kernel = FocalLossKernel(self.params, *shapes)
+            self.kernel = self.KERNEL(self.params, *shapes)
         if self.has_normalizer_bottom and bottom[2].count != 1:
             raise InputError(f"bottom[2] (normalizer) has shape {blob_shape(bottom[2])}; it must "
                              "hold exactly one value (e.g. the top of a Reduction SUM)")
@@ -91,3 +85,22 @@ class FocalLossLayer(caffe.Layer):
                              ">= 0, such as a count of positive anchors (the loss is divided by "
                              "max(value, 1))")
         return value
+
+
+class FocalLossLayer(KernelLossLayer):
+    """Sigmoid focal loss (Lin et al. 2017); see focal_loss_layer.core for the formulas."""
+
+    KERNEL = FocalLossKernel
+
+    def setup(self, bottom, top):
+        if len(bottom) not in (2, 3) or len(top) != 1:
+            raise InputError(
+                f"FocalLossLayer takes 2 or 3 bottoms (logits, labels[, normalizer]) and 1 top "
+                f"(loss); got {len(bottom)} bottom(s) and {len(top)} top(s)")
+        self.params = parse_param_str(self.param_str)
+        self.has_normalizer_bottom = len(bottom) == 3
+        if self.has_normalizer_bottom and self.params.normalization_given:
+            raise ParamError(
+                f"normalization = {self.params.normalization!r} is not allowed with a third "
+                "bottom: the loss is divided by max(bottom[2], 1); drop one of the two")
+        self.kernel = None          # FocalLossKernel for the current blob shapes

@@ -1,32 +1,78 @@
-"""Parsing and validating the layer's param_str.
+"""Parsing and validating the layers' param_str: one parser, driven by a per-layer LayerSpec
+(its keys and defaults, allowed normalizations, class-id base, keys of the other layer).
 
 param_str is a JSON object or a Python dict literal, read with json.loads or ast.literal_eval:
 never eval/exec, so a prototxt cannot run code. Empty means every default.
 
+FocalLossLayer (sigmoid; parse_param_str -> FocalLossParams), class ids 1..C, 0 = background:
+
     {'focusing_parameter': 2, 'alpha': 0.25, 'class_balances': {1: 0.5, 3: 2},
      'normalization': 'positives', 'ignore_label': -1, 'label_smoothing': 0.0,
      'num_anchors': 9}
+
+SoftmaxFocalLossLayer (parse_softmax_param_str -> SoftmaxFocalLossParams), class ids 0..C−1:
+
+    {'focusing_parameter': 2, 'alpha': 0.25, 'class_balances': {0: 0.1},
+     'normalization': 'valid', 'ignore_label': 255}
 """
 import ast
 import difflib
 import json
 import math
 from dataclasses import dataclass, fields
-from typing import Mapping, Optional, Tuple, Union
+from typing import ClassVar, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
 from .errors import ParamError
 
 NORMALIZATIONS = ("batch_size", "full", "valid", "positives", "none")
+# The softmax loss has one term per position: no 'positives' (sigmoid-only); 'full' counts positions.
+SOFTMAX_NORMALIZATIONS = ("valid", "full", "batch_size", "none")
 
 ClassBalances = Union[None, Tuple[float, ...], Tuple[Tuple[int, float], ...]]
 
 
+class _ClassBalanced:
+    """class_weights for a params dataclass with class_balances and class_balances_by_id.
+    CLASS_ID_BASE: the layer's first class id (1: ids 1..C, 0 = background; 0: ids 0..C−1)."""
+
+    CLASS_ID_BASE: ClassVar[int] = 1
+
+    def class_weights(self, num_classes: int) -> np.ndarray:
+        """Per-class weights w_c, shape (C,), float64; class id c is channel c − CLASS_ID_BASE."""
+        weights = np.ones(num_classes)
+        if self.class_balances is None:
+            return weights
+        ids = _id_range(self.CLASS_ID_BASE, num_classes)
+        if not self.class_balances_by_id:
+            if len(self.class_balances) != num_classes:
+                raise ParamError(
+                    f"class_balances has {len(self.class_balances)} weights but the logits have "
+                    f"C={num_classes} classes (bottom[0] axis 1): give one weight per class, or a "
+                    f"dict {{class id {ids}: weight}}")
+            weights[:] = self.class_balances
+            return weights
+        for class_id, weight in self.class_balances:
+            if not self.CLASS_ID_BASE <= class_id < self.CLASS_ID_BASE + num_classes:
+                raise ParamError(
+                    f"class_balances names class id {class_id}, but class ids run {ids} "
+                    f"(C={num_classes} classes in bottom[0] axis 1"
+                    + ("; 0 is background)" if self.CLASS_ID_BASE else ")"))
+            weights[class_id - self.CLASS_ID_BASE] = weight
+        return weights
+
+
+def _id_range(base: int, num_classes) -> str:
+    """'1..3' for base 1, C = 3; '0..C-1' for base 0 and C the letter."""
+    last = f"{num_classes}-1" if isinstance(num_classes, str) else num_classes - 1
+    return f"{base}..{num_classes if base else last}"
+
+
 @dataclass(frozen=True)
-class FocalLossParams:
-    """Validated layer settings. class_balances keeps the user's form until the class count
-    is known (class_weights resolves it): a tuple of weights, or (class id, weight) pairs."""
+class _SharedParams(_ClassBalanced):
+    """The settings both layers have. class_balances keeps the user's form until the class
+    count is known (class_weights resolves it): a tuple of weights, or (class id, weight) pairs."""
 
     focusing_parameter: float = 2.0
     class_balances: ClassBalances = None
@@ -34,53 +80,98 @@ class FocalLossParams:
     alpha: Optional[float] = None
     normalization: str = "batch_size"
     ignore_label: Optional[int] = None
-    label_smoothing: float = 0.0
-    num_anchors: int = 1
     # Whether param_str named `normalization` (a normalizer bottom then conflicts with it).
     normalization_given: bool = False
 
-    def class_weights(self, num_classes: int) -> np.ndarray:
-        """Per-class weights w_c, shape (C,), float64; class id c (1..C) is channel c-1."""
-        weights = np.ones(num_classes)
-        if self.class_balances is None:
-            return weights
-        if not self.class_balances_by_id:
-            if len(self.class_balances) != num_classes:
-                raise ParamError(
-                    f"class_balances has {len(self.class_balances)} weights but the logits have "
-                    f"C={num_classes} classes (bottom[0] axis 1): give one weight per class, or a "
-                    f"dict {{class id 1..{num_classes}: weight}}")
-            weights[:] = self.class_balances
-            return weights
-        for class_id, weight in self.class_balances:
-            if not 1 <= class_id <= num_classes:
-                raise ParamError(
-                    f"class_balances names class id {class_id}, but class ids run 1..{num_classes} "
-                    f"(C={num_classes} classes in bottom[0] axis 1; 0 is background)")
-            weights[class_id - 1] = weight
-        return weights
+
+@dataclass(frozen=True)
+class FocalLossParams(_SharedParams):
+    """Validated FocalLossLayer settings; class ids 1..C, 0 = background."""
+
+    label_smoothing: float = 0.0
+    num_anchors: int = 1
 
 
-PARAM_KEYS = tuple(f.name for f in fields(FocalLossParams)
-                   if f.name not in ("class_balances_by_id", "normalization_given"))
+@dataclass(frozen=True)
+class SoftmaxFocalLossParams(_SharedParams):
+    """Validated SoftmaxFocalLossLayer settings; class ids 0..C−1 (Caffe's SoftmaxWithLoss
+    labels). alpha weighs class 0 by 1 − α and every other class by α (Detectron's
+    SoftmaxFocalLoss); normalization defaults to valid, as SoftmaxWithLoss."""
+
+    CLASS_ID_BASE: ClassVar[int] = 0
+    normalization: str = "valid"
+
+
+def _keys(params_type) -> Tuple[str, ...]:
+    return tuple(f.name for f in fields(params_type)
+                 if f.name not in ("class_balances_by_id", "normalization_given"))
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """What one layer's param_str may hold: the keys are params_type's fields, with its
+    defaults; other_names point names used elsewhere to our keys; not_here: keys of the other
+    layer that do not apply here, with why (named in the error instead of "unknown")."""
+
+    layer: str
+    params_type: type
+    normalizations: Tuple[str, ...]
+    other_names: Mapping[str, str]
+    not_here: Mapping[str, str]
+
+    @property
+    def keys(self) -> Tuple[str, ...]:
+        return _keys(self.params_type)
+
+
+PARAM_KEYS = _keys(FocalLossParams)
+SOFTMAX_PARAM_KEYS = _keys(SoftmaxFocalLossParams)
 # Names other focal-loss code uses for our keys, to point users the right way.
 _OTHER_NAMES = {"gamma": "focusing_parameter", "class_weights": "class_balances",
                 "anchors": "num_anchors", "num_anchor": "num_anchors", "A": "num_anchors",
                 "weights": "class_balances", "ignore_index": "ignore_label",
                 "normalize": "normalization", "smoothing": "label_smoothing"}
+_SIGMOID_ONLY = {
+    "num_anchors": "FocalLossLayer's RetinaNet layout of A anchors' sigmoids in the channels; "
+                   "the softmax runs over axis 1, so give the logits as (N, C, A, *spatial)",
+    "label_smoothing": "FocalLossLayer smooths its per-class sigmoid targets; a softmax label is "
+                       "one class index per position",
+    "positives": "FocalLossLayer divides by its count of positive targets; a softmax loss has "
+                 "one term per position, and 'valid' counts those, as SoftmaxWithLoss does",
+}
+SIGMOID = LayerSpec("FocalLossLayer", FocalLossParams, NORMALIZATIONS, _OTHER_NAMES, {})
+SOFTMAX = LayerSpec("SoftmaxFocalLossLayer", SoftmaxFocalLossParams, SOFTMAX_NORMALIZATIONS,
+                    {k: v for k, v in _OTHER_NAMES.items() if v in SOFTMAX_PARAM_KEYS},
+                    _SIGMOID_ONLY)
 
 
 def parse_param_str(param_str: str) -> FocalLossParams:
-    """Parse and validate a param_str; raise ParamError naming the key and what is allowed."""
+    """Parse and validate a FocalLossLayer param_str; raise ParamError naming the key and what is
+    allowed."""
+    return parse_layer_param_str(param_str, SIGMOID)
+
+
+def parse_softmax_param_str(param_str: str) -> SoftmaxFocalLossParams:
+    """Parse and validate a SoftmaxFocalLossLayer param_str (ParamError as parse_param_str)."""
+    return parse_layer_param_str(param_str, SOFTMAX)
+
+
+def parse_layer_param_str(param_str: str, spec: LayerSpec):
+    """param_str read and checked against spec's keys; returns a spec.params_type."""
     raw = _read_mapping(param_str)
-    unknown = [key for key in raw if key not in PARAM_KEYS]
+    keys = spec.keys
+    unknown = [key for key in raw if key not in keys]
     if unknown:
         key = unknown[0]
-        hint = ([_OTHER_NAMES[key]] if key in _OTHER_NAMES
-                else difflib.get_close_matches(str(key), PARAM_KEYS, n=1))
+        if key in spec.not_here:
+            raise ParamError(
+                f"param_str key {key!r} is sigmoid-only ({spec.not_here[key]}); {spec.layer} "
+                f"keys: {', '.join(keys)}")
+        hint = ([spec.other_names[key]] if key in spec.other_names
+                else difflib.get_close_matches(str(key), keys, n=1))
         raise ParamError(
             f"unknown param_str key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-            + f"; allowed keys: {', '.join(PARAM_KEYS)}")
+            + f"; allowed keys: {', '.join(keys)}")
     settings = {}
     if "focusing_parameter" in raw:
         settings["focusing_parameter"] = _number(
@@ -89,7 +180,7 @@ def parse_param_str(param_str: str) -> FocalLossParams:
         settings["alpha"] = _number(raw, "alpha", low=0.0, high=1.0,
                                     allowed="null/None (off) or a number in [0, 1]")
     if "normalization" in raw:
-        settings.update(normalization=_normalization(raw["normalization"]),
+        settings.update(normalization=_normalization(raw["normalization"], spec),
                         normalization_given=True)
     if "num_anchors" in raw:
         value = raw["num_anchors"]
@@ -104,9 +195,9 @@ def parse_param_str(param_str: str) -> FocalLossParams:
         settings["label_smoothing"] = _number(raw, "label_smoothing", low=0.0, high=1.0,
                                               high_open=True, allowed="a number in [0, 1)")
     if raw.get("class_balances") is not None:
-        balances, by_id = _class_balances(raw["class_balances"])
+        balances, by_id = _class_balances(raw["class_balances"], spec.params_type.CLASS_ID_BASE)
         settings.update(class_balances=balances, class_balances_by_id=by_id)
-    return FocalLossParams(**settings)
+    return spec.params_type(**settings)
 
 
 def _read_mapping(param_str: str) -> Mapping:
@@ -155,11 +246,13 @@ def _integer(raw, key) -> int:
                      "(e.g. -1 or 255) or null/None for no ignored label")
 
 
-def _normalization(value) -> str:
-    if isinstance(value, str) and value.lower() in NORMALIZATIONS:
+def _normalization(value, spec: LayerSpec) -> str:
+    if isinstance(value, str) and value.lower() in spec.normalizations:
         return value.lower()
-    raise ParamError(f"normalization = {value!r} is not allowed: normalization must be one of "
-                     + ", ".join(repr(n) for n in NORMALIZATIONS))
+    why = (f" for {spec.layer}: {value.lower()!r} is sigmoid-only ({spec.not_here[value.lower()]})"
+           if isinstance(value, str) and value.lower() in spec.not_here else "")
+    raise ParamError(f"normalization = {value!r} is not allowed{why}: normalization must be one "
+                     "of " + ", ".join(repr(n) for n in spec.normalizations))
 
 
 def _balance_weight(class_key, weight) -> float:
@@ -169,26 +262,28 @@ def _balance_weight(class_key, weight) -> float:
     return float(weight)
 
 
-def _class_balances(value):
-    """A list/tuple of C weights, or a dict {class id (int or digit string): weight}."""
+def _class_balances(value, base: int):
+    """A list/tuple of C weights, or a dict {class id (int or digit string): weight}; class ids
+    start at base."""
     if isinstance(value, (list, tuple)):
         if not value:
             raise ParamError("class_balances = [] is not allowed: give one weight per class")
-        return tuple(_balance_weight(i + 1, w) for i, w in enumerate(value)), False
+        return tuple(_balance_weight(i + base, w) for i, w in enumerate(value)), False
     if isinstance(value, dict):
         pairs = []
         for key, weight in value.items():
-            class_id = _class_id(key)
+            class_id = _class_id(key, base)
             pairs.append((class_id, _balance_weight(key, weight)))
         return tuple(sorted(pairs)), True
     raise ParamError(f"class_balances = {value!r} is not allowed: class_balances must be a list "
-                     "of C weights or a dict {class id 1..C: weight}")
+                     f"of C weights or a dict {{class id {_id_range(base, 'C')}: weight}}")
 
 
-def _class_id(key) -> int:
+def _class_id(key, base: int) -> int:
     if isinstance(key, str) and key.strip().lstrip("+").isdigit():
         key = int(key)
-    if isinstance(key, int) and not isinstance(key, bool) and key >= 1:
+    if isinstance(key, int) and not isinstance(key, bool) and key >= base:
         return key
-    raise ParamError(f"class_balances key {key!r} is not allowed: keys are class ids 1..C "
-                     "(ints or digit strings such as '3'; 0 is background)")
+    raise ParamError(f"class_balances key {key!r} is not allowed: keys are class ids "
+                     f"{_id_range(base, 'C')} (ints or digit strings such as '3'"
+                     + ("; 0 is background)" if base else ")"))

@@ -4,6 +4,8 @@ import subprocess
 import sys
 import tempfile
 
+import numpy as np
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAFFE_TOOL = os.path.join(REPO, ".venv", "bin", "caffe")
 
@@ -34,6 +36,19 @@ def load_net(text, phase=None):
         return caffe.Net(f.name, caffe.TRAIN if phase is None else phase)
     finally:
         os.unlink(f.name)
+
+
+def check_force_backward_leaves_bottoms_and_zeroes_label_diff(net, logits, labels):
+    """In a force_backward net: forward + backward with these bottoms sets the label diff (7
+    before) to zero and leaves both bottoms' data as given."""
+    net.blobs["label"].diff[...] = 7.0
+    net.blobs["score"].data[...] = logits
+    net.blobs["label"].data[...] = labels
+    net.forward()
+    net.backward()
+    assert np.all(net.blobs["label"].diff == 0)
+    np.testing.assert_array_equal(net.blobs["score"].data, logits.astype(np.float32))
+    np.testing.assert_array_equal(net.blobs["label"].data, labels.astype(np.float32))
 
 
 def run_caffe_tool(args, cwd, timeout=600, extra_pythonpath=None):

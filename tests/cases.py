@@ -42,3 +42,38 @@ def make_case(rng, form, shape=(2, 3, 4), ignore_label=None, soft=False, scale=3
         if ignore_label is not None:
             labels[rng.uniform(size=labels.shape) < 0.2] = ignore_label
     return logits, labels
+
+
+# SoftmaxFocalLossLayer: settings as param_str dicts (class ids 0..C−1), each naming what it
+# exercises, and inputs with one class label per position.
+SOFTMAX_NORMALIZATIONS = ("valid", "full", "batch_size", "none")
+SOFTMAX_OPTION_SETS = {
+    "plain": {},
+    "alpha": {"alpha": 0.25},
+    "class_balances_list": {"class_balances": [0.5, 2.0, 1.0, 1.5]},
+    "class_balances_dict": {"class_balances": {"0": 0.1, 3: 0.0}},
+    "ignore_label": {"ignore_label": -1},
+    "ignore_label_in_class_range": {"ignore_label": 0},
+    "everything": {"alpha": 0.75, "class_balances": [1.5, 0.5, 2.0, 1.0], "ignore_label": 255,
+                   "normalization": "full"},
+}
+
+
+def make_softmax_case(rng, shape=(2, 4, 3), ignore_label=None, scale=3.0, ignored=0.2):
+    """(logits, labels): logits of `shape` (N, C, *spatial), labels (N, *spatial) in 0..C−1,
+    a fraction `ignored` of them set to ignore_label when it is given."""
+    logits = rng.normal(scale=scale, size=shape)
+    labels = rng.integers(0, shape[1], size=shape[:1] + shape[2:]).astype(float)
+    if ignore_label is not None:
+        labels[rng.uniform(size=labels.shape) < ignored] = ignore_label
+    return logits, labels
+
+
+def softmax_kwargs(settings, num_classes):
+    """param_str settings in softmax_core.softmax_focal_loss's (and the naive loop's) terms."""
+    from focal_loss_layer.params import parse_softmax_param_str
+    import json
+    params = parse_softmax_param_str(json.dumps(settings))
+    return dict(focusing_parameter=params.focusing_parameter, alpha=params.alpha,
+                class_weights=params.class_weights(num_classes),
+                ignore_label=params.ignore_label, normalization=params.normalization)

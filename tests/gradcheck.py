@@ -17,6 +17,13 @@ def numeric_gradient(loss_of, x, step):
     return grad
 
 
+def assert_matches_central_differences(loss_and_grad, x, step=1e-5, threshold=1e-7):
+    """loss_and_grad(x) -> (loss, grad): grad against central differences of loss at x."""
+    _, analytic = loss_and_grad(x)
+    numeric = numeric_gradient(lambda values: loss_and_grad(values)[0], x, step)
+    assert_gradient_close(analytic, numeric, x, threshold)
+
+
 def assert_gradient_close(analytic, numeric, inputs, threshold):
     """Fail listing the worst offenders: index, input, analytic and numeric values."""
     analytic = np.asarray(analytic, dtype=np.float64)

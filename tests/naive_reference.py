@@ -53,3 +53,40 @@ def naive_focal_loss(logits, labels, *, gamma=2.0, alpha=None, class_weights=Non
                "positives": positive_count, "none": 1}[normalization]
     divisor = max(1.0, divisor)
     return total / divisor, grad / divisor
+
+
+def naive_softmax_focal_loss(logits, labels, *, focusing_parameter=2.0, alpha=None,
+                             class_weights=None, ignore_label=None, normalization="valid"):
+    """Softmax focal loss and gradient by looping over positions with Python floats, the textbook
+    way: p = softmax, ℓ = −(1−p_y)^γ·log p_y and the chain rule through dℓ/dp_y, which holds
+    (1−p_y)^(γ−1): an independent check of the closed form, for moderate logits only (it needs
+    1 − p_y > 0). labels: (N, *spatial) or (N, 1, *spatial)."""
+    gamma = focusing_parameter
+    x = np.asarray(logits, dtype=np.float64)
+    n_batch, n_classes = x.shape[:2]
+    spatial = x.shape[2:]
+    labels = np.asarray(labels).reshape((n_batch,) + spatial)
+    weights = [1.0] * n_classes if class_weights is None else list(class_weights)
+    total, valid_count = 0.0, 0
+    grad = np.zeros_like(x)
+    for n in range(n_batch):
+        for s in np.ndindex(*spatial):
+            label = float(labels[(n,) + s])
+            if ignore_label is not None and label == ignore_label:
+                continue
+            y = int(label)
+            valid_count += 1
+            row = [float(x[(n, c) + s]) for c in range(n_classes)]
+            top = max(row)
+            exps = [math.exp(v - top) for v in row]
+            probs = [e / sum(exps) for e in exps]
+            p = probs[y]
+            weight = weights[y] * (1.0 if alpha is None else (alpha if y > 0 else 1.0 - alpha))
+            total += -weight * (1 - p) ** gamma * math.log(p)
+            d_loss_d_p = gamma * (1 - p) ** (gamma - 1) * math.log(p) - (1 - p) ** gamma / p
+            for c in range(n_classes):
+                grad[(n, c) + s] = weight * d_loss_d_p * p * ((c == y) - probs[c])
+    positions = n_batch * math.prod(spatial)
+    divisor = {"valid": valid_count, "full": positions, "batch_size": n_batch, "none": 1}
+    divisor = max(1.0, divisor[normalization])
+    return total / divisor, grad / divisor

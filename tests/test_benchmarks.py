@@ -15,6 +15,11 @@ def test_quick_benchmark_prints_every_table(capsys):
                  "head_focal.prototxt  loss layer forward", "head_sce.prototxt"):
         assert text in out, text
     assert len(re.findall(r"target (large|small) gamma=[\d.]+: ours/SCE", out)) == 3
+    for text in ("SoftmaxWithLoss (Caffe C++)", "SoftmaxFocalLossLayer γ=1.5 ignore_label",
+                 "softmax numpy core", "/ SWL |"):
+        assert text in out, text
+    assert len(re.findall(r"target softmax (large|small) gamma=[\d.]+: ours/SWL", out)) == 3
+    assert out.count("peak extra memory") == 2
 
 
 def test_naive_loop_agrees_with_the_core_for_hard_targets():

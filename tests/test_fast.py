@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from cases import GAMMAS, NORMALIZATIONS, OPTION_SETS, make_case
+from fast_checks import (assert_float32_close, assert_same_error, assert_threads_bit_identical,
+                         forward_backward)
 from focal_loss_layer import kernels
 from focal_loss_layer.core import sigmoid_focal_loss
 from focal_loss_layer.errors import InputError
@@ -17,19 +19,12 @@ from focal_loss_layer.fast import PARALLEL_MIN_SIZE, FocalLossKernel, check_fini
 from focal_loss_layer.labels import check_labels, label_form, read_labels
 from focal_loss_layer.params import parse_param_str
 
-# float32 rounding: the kernel's float32 arithmetic against the core in float64.
-LOSS_RTOL = 2e-6
-GRAD_RTOL, GRAD_ATOL_OF_MAX = 1e-5, 1e-6
-
 
 def fast(logits, labels, settings, threads=None):
     """(loss, ∂loss/∂x) from the fast path, as the layer computes them (loss_weight 1)."""
     params = parse_param_str(json.dumps(settings))
-    kernel = FocalLossKernel(params, logits.shape, labels.shape, threads=threads)
-    loss = kernel.forward(logits, labels)
-    out = np.empty(logits.shape, np.float32)
-    kernel.backward(logits, labels, 1.0, out)
-    return loss, out
+    return forward_backward(FocalLossKernel(params, logits.shape, labels.shape, threads=threads),
+                            logits, labels)
 
 
 def reference(logits, labels, settings):
@@ -44,12 +39,8 @@ def reference(logits, labels, settings):
 
 def assert_matches_core(logits, labels, settings, threads=None):
     logits, labels = logits.astype(np.float32), labels.astype(np.float32)
-    loss, grad = fast(logits, labels, settings, threads)
-    ref_loss, ref_grad = reference(logits, labels, settings)
-    np.testing.assert_allclose(loss, ref_loss, rtol=LOSS_RTOL, atol=1e-30)
-    atol = GRAD_ATOL_OF_MAX * max(np.abs(ref_grad).max(initial=0.0), 1e-30)
-    np.testing.assert_allclose(grad, ref_grad, rtol=GRAD_RTOL, atol=atol)
-    return grad, ref_grad
+    return assert_float32_close(fast(logits, labels, settings, threads),
+                                reference(logits, labels, settings))
 
 
 def case(seed, form, shape, settings, soft=False, scale=3.0):
@@ -134,11 +125,7 @@ def test_threads_give_bit_identical_results(form):
     settings = {"focusing_parameter": 1.5, "ignore_label": -1, "normalization": "valid"}
     logits, labels = case(16, form, (2, 3, PARALLEL_MIN_SIZE // 4 + 11), settings)
     logits, labels = logits.astype(np.float32), labels.astype(np.float32)
-    one = fast(logits, labels, settings, threads=1)
-    for threads in (None, 2, 3):
-        many = fast(logits, labels, settings, threads=threads)
-        assert one[0] == many[0]
-        np.testing.assert_array_equal(one[1], many[1])
+    assert_threads_bit_identical(lambda threads: fast(logits, labels, settings, threads))
     assert_matches_core(logits, labels, settings)
 
 
@@ -160,11 +147,7 @@ def test_non_finite_logits_raise_the_reference_message(bad, where):
     labels = labels.astype(np.float32)
     labels[1, 2, 4] = -1
     logits[where] = bad
-    with pytest.raises(InputError) as expected:
-        check_finite(logits)
-    with pytest.raises(InputError) as raised:
-        fast(logits, labels, settings)
-    assert str(raised.value) == str(expected.value)
+    assert_same_error(lambda: check_finite(logits), lambda: fast(logits, labels, settings))
 
 
 @pytest.mark.parametrize("form, value, settings", [
@@ -178,11 +161,9 @@ def test_bad_labels_raise_the_reference_message(form, value, settings):
     labels = labels.astype(np.float32)
     labels.reshape(-1)[5] = value
     params = parse_param_str(json.dumps(settings))
-    with pytest.raises(InputError) as expected:
-        check_labels(labels, label_form(logits.shape, labels.shape), 3, params.ignore_label)
-    with pytest.raises(InputError) as raised:
-        fast(logits.astype(np.float32), labels, settings)
-    assert str(raised.value) == str(expected.value)
+    assert_same_error(
+        lambda: check_labels(labels, label_form(logits.shape, labels.shape), 3, params.ignore_label),
+        lambda: fast(logits.astype(np.float32), labels, settings))
 
 
 def test_ignore_label_values_are_allowed_in_both_forms():

@@ -1,19 +1,25 @@
-"""param_str parsing: defaults, both syntaxes, and an error naming the key for each bad value."""
+"""param_str parsing, for both layers through their one parser: defaults, both syntaxes, class-id
+bases, and an error naming the key for each bad value (the sigmoid-only keys named as such)."""
 import os
 
 import numpy as np
 import pytest
 
 from focal_loss_layer.errors import ParamError
-from focal_loss_layer.params import FocalLossParams, parse_param_str
+from focal_loss_layer.params import (SOFTMAX_PARAM_KEYS, FocalLossParams, SoftmaxFocalLossParams,
+                                     parse_param_str, parse_softmax_param_str)
 
 
 @pytest.mark.parametrize("text", ["", "   ", "{}"])
-def test_empty_means_all_defaults(text):
-    params = parse_param_str(text)
-    assert params == FocalLossParams()
-    assert (params.focusing_parameter, params.alpha, params.normalization) == (2.0, None, "batch_size")
-    assert params.ignore_label is None and params.label_smoothing == 0.0
+@pytest.mark.parametrize("parse, defaults, normalization", [
+    (parse_param_str, FocalLossParams(), "batch_size"),
+    (parse_softmax_param_str, SoftmaxFocalLossParams(), "valid"),   # as SoftmaxWithLoss
+], ids=["sigmoid", "softmax"])
+def test_empty_means_all_defaults(text, parse, defaults, normalization):
+    params = parse(text)
+    assert params == defaults
+    assert (params.focusing_parameter, params.alpha, params.normalization) == (2.0, None, normalization)
+    assert params.ignore_label is None and getattr(params, "label_smoothing", 0.0) == 0.0
     np.testing.assert_array_equal(params.class_weights(3), [1, 1, 1])
 
 
@@ -39,7 +45,7 @@ def test_normalization_is_case_insensitive():
     assert parse_param_str("{'normalization': 'VALID'}").normalization == "valid"
 
 
-@pytest.mark.parametrize("text, message", [
+SIGMOID_ERRORS = [
     ("{'gamma': 2}", "unknown param_str key 'gamma' (did you mean 'focusing_parameter'?)"),
     ("{'focusing_paramter': 2}", "did you mean 'focusing_parameter'"),
     ("{'focusing_parameter': -1}", "focusing_parameter = -1 is not allowed: focusing_parameter must be a finite number >= 0"),
@@ -61,21 +67,70 @@ def test_normalization_is_case_insensitive():
     ("[2]", "param_str must be a dict of settings, got list"),
     ("focusing_parameter: 2", "is not a JSON object or Python dict literal"),
     ("{'focusing_parameter': 2", "is not a JSON object or Python dict literal"),
-])
-def test_bad_param_str_names_the_key_and_what_is_allowed(text, message):
+]
+SOFTMAX_ERRORS = [
+    ("{'gamma': 2}", "unknown param_str key 'gamma' (did you mean 'focusing_parameter'?); allowed "
+                     "keys: focusing_parameter, class_balances, alpha, normalization, ignore_label"),
+    ("{'ignore_index': 255}", "did you mean 'ignore_label'"),
+    ("{'num_anchors': 9}", "param_str key 'num_anchors' is sigmoid-only (FocalLossLayer's "
+                           "RetinaNet layout"),
+    ("{'label_smoothing': 0.1}", "param_str key 'label_smoothing' is sigmoid-only"),
+    ("{'normalization': 'positives'}", "normalization = 'positives' is not allowed for "
+     "SoftmaxFocalLossLayer: 'positives' is sigmoid-only (FocalLossLayer divides by its count of "
+     "positive targets; a softmax loss has one term per position, and 'valid' counts those, as "
+     "SoftmaxWithLoss does): normalization must be one of 'valid', 'full', 'batch_size', 'none'"),
+    ("{'normalization': 'mean'}", "normalization = 'mean' is not allowed: normalization must be "
+                                  "one of 'valid', 'full', 'batch_size', 'none'"),
+    ("{'focusing_parameter': -1}", "focusing_parameter = -1 is not allowed"),
+    ("{'alpha': 1.5}", "alpha = 1.5 is not allowed: alpha must be null/None (off) or a number in "
+                       "[0, 1]"),
+    ("{'ignore_label': 2.5}", "ignore_label = 2.5 is not allowed: ignore_label must be an integer"),
+    ("{'class_balances': [1, -2]}", "class_balances weight -2 for class 1 is not allowed"),
+    ("{'class_balances': {-1: 1}}", "class_balances key -1 is not allowed: keys are class ids "
+                                    "0..C-1 (ints or digit strings such as '3')"),
+    ("{'class_balances': 'x'}", "class_balances must be a list of C weights or a dict "
+                                "{class id 0..C-1: weight}"),
+    ("focusing_parameter: 2", "is not a JSON object or Python dict literal"),
+]
+
+
+@pytest.mark.parametrize("parse, text, message",
+                         [(parse_param_str, *case) for case in SIGMOID_ERRORS]
+                         + [(parse_softmax_param_str, *case) for case in SOFTMAX_ERRORS])
+def test_bad_param_str_names_the_key_and_what_is_allowed(parse, text, message):
     with pytest.raises(ParamError) as raised:
-        parse_param_str(text)
+        parse(text)
     assert message in str(raised.value)
 
 
-@pytest.mark.parametrize("balances, classes, message", [
-    ("[1, 2]", 3, "class_balances has 2 weights but the logits have C=3 classes"),
-    ("{4: 2}", 3, "class_balances names class id 4, but class ids run 1..3"),
+@pytest.mark.parametrize("parse, balances, classes, message", [
+    (parse_param_str, "[1, 2]", 3, "class_balances has 2 weights but the logits have C=3 classes "
+     "(bottom[0] axis 1): give one weight per class, or a dict {class id 1..3: weight}"),
+    (parse_param_str, "{4: 2}", 3, "class_balances names class id 4, but class ids run 1..3 "
+     "(C=3 classes in bottom[0] axis 1; 0 is background)"),
+    (parse_softmax_param_str, "[1, 2]", 3, "class_balances has 2 weights but the logits have C=3 "
+     "classes (bottom[0] axis 1): give one weight per class, or a dict {class id 0..2: weight}"),
+    (parse_softmax_param_str, "{3: 2}", 3, "class_balances names class id 3, but class ids run "
+     "0..2 (C=3 classes in bottom[0] axis 1)"),
 ])
-def test_class_balances_checked_against_the_class_count(balances, classes, message):
-    params = parse_param_str("{'class_balances': %s}" % balances)
-    with pytest.raises(ParamError, match=message):
+def test_class_balances_checked_against_the_class_count(parse, balances, classes, message):
+    params = parse("{'class_balances': %s}" % balances)
+    with pytest.raises(ParamError) as raised:
         params.class_weights(classes)
+    assert str(raised.value) == message
+
+
+def test_softmax_keys_are_the_ones_that_apply_to_one_label_per_position():
+    assert set(SOFTMAX_PARAM_KEYS) == {"focusing_parameter", "alpha", "class_balances",
+                                       "normalization", "ignore_label"}
+
+
+def test_class_ids_run_from_one_for_the_sigmoid_layer_and_from_zero_for_the_softmax_layer():
+    text = "{'class_balances': {1: 5, '2': 3}}"
+    np.testing.assert_array_equal(parse_param_str(text).class_weights(3), [5, 3, 1])
+    np.testing.assert_array_equal(parse_softmax_param_str(text).class_weights(3), [1, 5, 3])
+    np.testing.assert_array_equal(
+        parse_softmax_param_str("{'class_balances': {0: 0.25}}").class_weights(2), [0.25, 1])
 
 
 def test_code_in_param_str_is_rejected_and_never_runs(tmp_path):

@@ -46,15 +46,21 @@ def input_layer(name, shape):
 def loss(kind, name, bottoms=("score", "label"), loss_weight=1, gamma=0, propagate_down=None):
     """A loss layer whose top is `name`. kind: 'focal' (FocalLossLayer) or 'sce' (Caffe's
     SigmoidCrossEntropyLoss). loss_weight None: no loss_weight line at all."""
-    bottom = " ".join(f'bottom: "{b}"' for b in bottoms)
     if kind == "focal":
-        body = (f'type: "Python" {bottom} top: "{name}" python_param {{ module: "focal_loss_layer" '
-                f'layer: "FocalLossLayer" param_str: "{{\'focusing_parameter\': {gamma}}}" }}')
-    elif kind == "sce":
+        return loss_layer(name, "Python", bottoms, loss_weight, propagate_down,
+                          f'python_param {{ module: "focal_loss_layer" layer: "FocalLossLayer" '
+                          f'param_str: "{{\'focusing_parameter\': {gamma}}}" }}')
+    if kind == "sce":
         assert gamma == 0, "SCE is focal loss at gamma 0 only"
-        body = f'type: "SigmoidCrossEntropyLoss" {bottom} top: "{name}"'
-    else:
-        raise ValueError(kind)
+        return loss_layer(name, "SigmoidCrossEntropyLoss", bottoms, loss_weight, propagate_down)
+    raise ValueError(kind)
+
+
+def loss_layer(name, layer_type, bottoms, loss_weight, propagate_down, params=""):
+    """Prototxt of a layer `name` of layer_type on bottoms with top `name`, its parameters
+    (text), and loss_weight (None: no line) and propagate_down lines."""
+    bottom = " ".join(f'bottom: "{b}"' for b in bottoms)
+    body = f'type: "{layer_type}" {bottom} top: "{name}" {params}'
     if loss_weight is not None:
         body += f" loss_weight: {loss_weight}"
     for flag in propagate_down or ():
@@ -239,13 +245,19 @@ def sentinel(shape):
     return SENTINEL_BASE + np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
 
 
-LOSS_VARIANTS = [
-    pytest.param(sce("loss"), id="sce"),
-    pytest.param(focal("loss"), id="focal-gamma0"),
-    pytest.param(focal("loss", gamma=2), id="focal-gamma2"),
-    pytest.param(focal("loss", loss_weight=0), id="focal-lw0"),
-    pytest.param(focal("loss", loss_weight=None), id="focal-no-loss_weight-line"),
-]
+def loss_variants(focal_layer, twin_layer, twin_id):
+    """The twin and the layer under test in each role, as top "loss": main at γ 0 and 2, and
+    the roles whose backward Caffe skips."""
+    return [
+        pytest.param(twin_layer("loss"), id=twin_id),
+        pytest.param(focal_layer("loss"), id="focal-gamma0"),
+        pytest.param(focal_layer("loss", gamma=2), id="focal-gamma2"),
+        pytest.param(focal_layer("loss", loss_weight=0), id="focal-lw0"),
+        pytest.param(focal_layer("loss", loss_weight=None), id="focal-no-loss_weight-line"),
+    ]
+
+
+LOSS_VARIANTS = loss_variants(focal, sce, "sce")
 
 
 @pytest.mark.parametrize("layer", LOSS_VARIANTS)

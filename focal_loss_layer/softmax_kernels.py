@@ -1,0 +1,279 @@
+"""Compiled (numba) pass of SoftmaxFocalLossLayer's fast path: forward (loss, counts, input
+checks) or backward (the scaled gradient). The formulas are focal_loss_layer.softmax_core's; the
+float32 building blocks (exp, log1p, (1−p)^γ, per-block sums) are focal_loss_layer.kernels'.
+
+Positions p = n·S + s (the labels' order) are cut into blocks of `block` positions, at most BLOCK
+and fewer for many classes (block_positions: a block's logits stay in L2); threads take
+disjoint block ranges.
+
+With spatial dims (S > 1) a block is walked in segments within one sample, where every class's
+logits are contiguous along the positions (class stride S). Each loop runs along the positions
+and vectorises (8 positions per AVX2 instruction, 16 with AVX-512), with no gather:
+
+    1. m = max_c x_c, and the first class holding it
+    2. per class c: s_c = e^{x_c − m}; Σ s_c over the classes but that first maximum (Z − 1
+       without cancellation: other maxima add exactly 1); x_y − m and the weight w_y·a_y taken
+       where label == c (a select); backward: s_c written into grad
+    3. per position: −log p = log1p(Z − 1) − (x_y − m), R = Σ_{k≠y} s_k, 1 − p = R/Z, (1−p)^γ,
+       the loss; backward: the two coefficients of the gradient,
+           dℓ/dx_y = −(1−p)^γ·(1 − p + γ·p·(−log p))
+           dℓ/dx_j = s_j · (1−p)^γ·(1/Z + γ·p·(−log p)/R)      (j ≠ y)
+    4. backward, per class c: grad = label == c ? dℓ/dx_y : s_c · coefficient
+
+Without spatial dims (S == 1) a position's C logits are contiguous instead: _rows walks them row
+by row, the max and the two sums as vectorised reductions along the classes, x_y read directly,
+then the same per-position arithmetic (_position). (Positions along a stride of C were 2 to 5×
+slower at C ≥ 8, measured.)
+
+Per-block sums (kernels.STAT_*: loss, 0 positives, valid positions, bad labels) go to one row of
+`stats` each, summed afterwards in a fixed order: the result does not depend on the thread count.
+A non-finite logit makes its block's loss NaN. Compiled once per machine for each γ path and
+mode, cached like kernels.focal_pass (kernels._cache_compiled_code).
+"""
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+from .kernels import (NUM_STATS, STAT_BAD_LABELS, STAT_LOSS, STAT_POSITIVES, STAT_VALID, _F,
+                      _LN2_HI, _LN2_LO, _MATH, _ONE, _ZERO, _cache_compiled_code,
+                      _float32_from_bits, _powers, _sum, exp_nonpositive, log1p_unit)
+
+BLOCK = 2048    # positions per block at most: scratch 9 × 8 KB
+BLOCK_LOGITS = 1 << 16   # a block's logits, 256 KB, stay in L2 between its passes
+MIN_BLOCK = 64
+# Scratch rows: the per-position values summed into stats (kernels.STAT_* rows; in backward
+# rows STAT_LOSS and STAT_POSITIVES hold the two gradient coefficients), then the pass's own.
+ROW_MAX, ROW_ARGMAX, ROW_REST, ROW_SHIFTED_Y, ROW_WEIGHT = range(NUM_STATS, NUM_STATS + 5)
+SCRATCH_ROWS = NUM_STATS + 5
+_MANTISSA, _ONE_BITS = np.int32(0x007FFFFF), np.int32(0x3F800000)
+_NO_REST = _F(1e30)     # −log(1−p) where 1 − p = 0: (1−p)^γ = exp(−γ·1e30) = 0 for γ > 0
+
+
+@intrinsic
+def _bits_of_float32(typingctx, value):
+    """The int32 IEEE bits of float32 `value` (a vectorisable bitcast)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+    return types.int32(types.float32), codegen
+
+
+@njit(inline="always", **_MATH)
+def log_normal(v):
+    """log(v) for a normal positive float32 v: v = 2^e·f, f ∈ [1, 2), log v = e·ln2 + log1p(f − 1)."""
+    bits = _bits_of_float32(v)
+    e = _F((bits >> np.int32(23)) - np.int32(127))
+    f = _float32_from_bits((bits & _MANTISSA) | _ONE_BITS)
+    return e * _LN2_HI + (e * _LN2_LO + log1p_unit(f - _ONE))
+
+
+@njit(inline="always", **_MATH)
+def log1p_to(u):
+    """log(1 + u) for float32 u ∈ [0, C]: full relative precision for small u."""
+    return log1p_unit(min(u, _ONE)) if u <= _ONE else log_normal(_ONE + u)
+
+
+@njit(inline="always", **_MATH)
+def _position(scratch, col, grad, grad_scale, label, z_minus_1, shifted_y, weight, top, gamma,
+              int_gamma, real_gamma, has_ignore, ignore):
+    """One position, from Z − 1, x_y − m and w_y·a_y (0 for a label no class matched), into
+    scratch column col. Forward (grad None): the loss, valid and bad-label flags into rows
+    STAT_*; backward: grad_scale·dℓ/dx_j / s_j (j ≠ y) into row STAT_LOSS and grad_scale·dℓ/dx_y
+    into row STAT_POSITIVES."""
+    ignored = has_ignore & (label == ignore)
+    valid = _ZERO if ignored else _ONE
+    log_z = log1p_to(z_minus_1)
+    minus_log_p = log_z - shifted_y
+    sy = exp_nonpositive(shifted_y)
+    r = z_minus_1 if shifted_y == _ZERO else z_minus_1 + (_ONE - sy)
+    inv_z = _ONE / (_ONE + z_minus_1)
+    p = sy * inv_z
+    q = r * inv_z
+    has_rest = r > _ZERO
+    minus_log_q = log_z - log_normal(r if has_rest else _ONE) if has_rest else _NO_REST
+    _, qg = _powers(p, q, minus_log_p, minus_log_q, int_gamma, real_gamma)
+    w = valid * weight
+    if grad is None:
+        allowed = (label >= _ZERO) & (label <= top) & (label == np.floor(label))
+        scratch[STAT_LOSS, col] = w * (qg * minus_log_p)
+        scratch[STAT_VALID, col] = valid
+        scratch[STAT_BAD_LABELS, col] = _ZERO if allowed | ignored else _ONE
+    else:
+        ratio = minus_log_p / (r if has_rest else _ONE) if has_rest else _ZERO
+        scaled = grad_scale * w * qg
+        scratch[STAT_LOSS, col] = scaled * (inv_z + gamma * p * ratio)
+        scratch[STAT_POSITIVES, col] = -scaled * (q + gamma * p * minus_log_p)
+
+
+@njit(error_model="numpy", fastmath={"nnan", "ninf", "nsz", "reassoc"})
+def _row_max(x, start, count):
+    """max(x[start:start + count]), a vectorised reduction. With a NaN or ±inf in the row the
+    result is undefined; _rows's check (x − m)·0 sees those whatever it is."""
+    m = x[start]
+    for c in range(1, count):
+        v = x[start + np.uint64(c)]
+        m = v if v > m else m
+    return m
+
+
+@njit(**_MATH)
+def _rows(x, labels, grad, grad_scale, scratch, first_row, count, class_weights, num_classes,
+          gamma, int_gamma, real_gamma, has_ignore, ignore):
+    """S == 1 with many classes: rows first_row.. (one position each, its C logits contiguous)
+    into scratch columns 0..count−1, as _segment. Per row: the max (a vectorised reduction), the
+    e^{x − m} of the classes below it and the maxima flags into scratch rows ROW_REST and
+    ROW_ARGMAX (width ≥ C), summed by kernels._sum; x_y read directly; backward writes
+    grad = s_j·coefficient, then dℓ/dx_y."""
+    top = _F(num_classes - 1)
+    classes = np.uint64(num_classes)
+    for i in range(count):
+        row = np.uint64(first_row + i)
+        base = row * classes
+        m = _row_max(x, base, num_classes)
+        for c in range(num_classes):
+            j = np.uint64(c)
+            shifted = x[base + j] - m
+            at_max = shifted == _ZERO
+            s = exp_nonpositive(shifted)
+            scratch[ROW_REST, j] = (_ZERO if at_max else s) + shifted * _ZERO
+            scratch[ROW_ARGMAX, j] = _ONE if at_max else _ZERO
+        z_minus_1 = _F(_sum(scratch[ROW_REST], num_classes)
+                       + (_sum(scratch[ROW_ARGMAX], num_classes) - 1.0))
+        label = labels[row]
+        picked = (label >= _ZERO) & (label <= top) & (label == np.floor(label))
+        y = np.uint64(label) if picked else np.uint64(0)
+        shifted_y = x[base + y] - m if picked else _ZERO
+        weight = class_weights[y] if picked else _ZERO
+        col = np.uint64(i)
+        _position(scratch, col, grad, grad_scale, label, z_minus_1, shifted_y, weight, top, gamma,
+                  int_gamma, real_gamma, has_ignore, ignore)
+        if grad is not None:
+            d_other = scratch[STAT_LOSS, col]
+            for c in range(num_classes):
+                j = np.uint64(c)
+                grad[base + j] = exp_nonpositive(x[base + j] - m) * d_other
+            if picked:
+                grad[base + y] = scratch[STAT_POSITIVES, col]
+
+
+@njit(**_MATH)
+def _segment(x, labels, grad, grad_scale, scratch, column, first, count, stride, label_first,
+             class_weights, num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore):
+    """S > 1: positions label_first .. label_first + count − 1 of one sample, into scratch
+    columns column.. (see the module docstring's loops). Logit (position i, class c) at
+    x[first + i + c·stride]. grad None: forward, the per-position loss, valid and bad flags into
+    rows STAT_*; else backward, grad written.
+    Written so that LLVM vectorises every loop: scratch indexed as one 2-D array (row views
+    would be separate arrays, too many to check for overlap), and every value loaded before a
+    select picks it (a load inside the select is a branch)."""
+    col = np.uint64(column)
+    lab0 = np.uint64(label_first)
+    # 1. the maximum over the classes, and the first class holding it
+    start = np.uint64(first)
+    for i in range(count):
+        k = np.uint64(i)
+        scratch[ROW_MAX, col + k] = x[start + k]
+        scratch[ROW_ARGMAX, col + k] = _ZERO
+    for c in range(1, num_classes):
+        start = np.uint64(first + c * stride)
+        class_id = _F(c)
+        for i in range(count):
+            k = np.uint64(i)
+            v = x[start + k]
+            m = scratch[ROW_MAX, col + k]
+            argmax = scratch[ROW_ARGMAX, col + k]
+            greater = v > m
+            scratch[ROW_MAX, col + k] = v if greater else m
+            scratch[ROW_ARGMAX, col + k] = class_id if greater else argmax
+    # 2. per class: e^{x − m}; Z − 1 = Σ over all classes but the argmax (other maxima add 1
+    # each, exactly), plus (x − m)·0: 0, or NaN for a NaN or ±inf logit (the forward's check);
+    # what the label picks
+    for i in range(count):
+        k = np.uint64(i)
+        scratch[ROW_REST, col + k] = _ZERO
+        scratch[ROW_SHIFTED_Y, col + k] = _ZERO
+        scratch[ROW_WEIGHT, col + k] = _ZERO
+    for c in range(num_classes):
+        start = np.uint64(first + c * stride)
+        class_id = _F(c)
+        w = class_weights[c]
+        for i in range(count):
+            k = np.uint64(i)
+            shifted = x[start + k] - scratch[ROW_MAX, col + k]
+            s = exp_nonpositive(shifted)
+            rest = scratch[ROW_REST, col + k]
+            shifted_y = scratch[ROW_SHIFTED_Y, col + k]
+            weight = scratch[ROW_WEIGHT, col + k]
+            is_max = scratch[ROW_ARGMAX, col + k] == class_id
+            picked = labels[lab0 + k] == class_id
+            scratch[ROW_REST, col + k] = rest + ((_ZERO if is_max else s) + shifted * _ZERO)
+            scratch[ROW_SHIFTED_Y, col + k] = shifted if picked else shifted_y
+            scratch[ROW_WEIGHT, col + k] = w if picked else weight
+            if grad is not None:
+                grad[start + k] = s
+    # 3. per position
+    top = _F(num_classes - 1)
+    for i in range(count):
+        k = np.uint64(i)
+        _position(scratch, col + k, grad, grad_scale, labels[lab0 + k], scratch[ROW_REST, col + k],
+                  scratch[ROW_SHIFTED_Y, col + k], scratch[ROW_WEIGHT, col + k], top, gamma,
+                  int_gamma, real_gamma, has_ignore, ignore)
+    # 4. backward: the gradient, from the e^{x − m} left in grad
+    if grad is not None:
+        for c in range(num_classes):
+            start = np.uint64(first + c * stride)
+            class_id = _F(c)
+            for i in range(count):
+                k = np.uint64(i)
+                j = start + k
+                s = grad[j]
+                d_y = scratch[STAT_POSITIVES, col + k]
+                d_other = scratch[STAT_LOSS, col + k]
+                grad[j] = d_y if labels[lab0 + k] == class_id else s * d_other
+
+
+def block_positions(num_classes: int) -> int:
+    """Positions per block for C classes: BLOCK, or as many as keep C·block ≈ BLOCK_LOGITS."""
+    return max(MIN_BLOCK, min(BLOCK, BLOCK_LOGITS // num_classes))
+
+
+@njit(nogil=True, error_model="numpy")
+def softmax_pass(x, labels, grad, grad_scale, stats, scratch, first_block, stop_block, block,
+                 class_weights, num_classes, inner, gamma, int_gamma, real_gamma, has_ignore,
+                 ignore):
+    """One pass over position blocks first_block..stop_block−1 (block b = positions
+    [b·block, (b+1)·block), block ≤ BLOCK). Forward (grad None): per-block
+    sums into stats[b] (kernels.STAT_*). Backward (stats None): grad = grad_scale·dℓ/dx, nothing
+    else. Releases the GIL: threads run disjoint block ranges, each with its own scratch.
+
+    x: float32 (N·C·S,) logits; labels: float32 (N·S,) class indices; grad: float32 like x, or
+    None; grad_scale: float32; stats: float64 (ceil(N·S / block), NUM_STATS), or None; scratch:
+    float32 (SCRATCH_ROWS, max(BLOCK, C)), any contents; class_weights: float32 (C,) = w_c·a_c;
+    inner: S;
+    gamma, int_gamma, real_gamma: see kernels._powers; ignore: float32, used if has_ignore."""
+    positions = labels.size
+    for b in range(first_block, stop_block):
+        base = b * block
+        stop = min(positions, base + block)
+        if inner == 1:
+            _rows(x, labels, grad, grad_scale, scratch, base, stop - base, class_weights,
+                  num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore)
+        else:
+            p = base
+            while p < stop:
+                n = p // inner
+                end = min(stop, (n + 1) * inner)
+                _segment(x, labels, grad, grad_scale, scratch, p - base,
+                         n * num_classes * inner + (p - n * inner), end - p, inner, p,
+                         class_weights, num_classes, gamma, int_gamma, real_gamma, has_ignore,
+                         ignore)
+                p = end
+        if stats is not None:
+            count = stop - base
+            stats[b, STAT_LOSS] = _sum(scratch[STAT_LOSS], count)
+            stats[b, STAT_POSITIVES] = 0.0
+            stats[b, STAT_VALID] = _sum(scratch[STAT_VALID], count)
+            stats[b, STAT_BAD_LABELS] = _sum(scratch[STAT_BAD_LABELS], count)
+
+
+_cache_compiled_code(softmax_pass)
