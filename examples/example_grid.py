@@ -3,15 +3,23 @@
 Scored by per-class average precision over the test canvases' non-ignored cells (a cell is
 positive for class c when a digit c is centred in it), and by the paper's Figure 4 analysis of
 the trained net's outputs (examples.loss_share).
+
+Besides the sigmoid runs (examples.losses.LOSSES), two softmax runs (EXTRA_LOSSES): one softmax
+over 11 classes per cell, background or a digit, with SoftmaxFocalLossLayer and with Caffe's
+SoftmaxWithLoss. A digit class is scored by its log-probability there.
 """
 import os
 from typing import Dict
 
+import numpy as np
+
 from .digits_data import split_digits
 from .evaluation import cells_as_samples, deploy_outputs, per_class_average_precision
 from .grid_data import GRID, grid_datasets, positive_share
+from .digits_data import NUM_CLASSES
 from .hdf5_files import read_hdf5, write_hdf5_source
-from .loss_share import loss_share_analysis
+from .loss_share import loss_share_analysis, softmax_loss_share_analysis
+from .losses import SOFTMAX_LOSSES
 
 NAME = "digit_grid"
 TITLE = "digit_grid: dense per-cell prediction, extreme imbalance"
@@ -19,6 +27,7 @@ TRAIN_CANVASES, TEST_CANVASES = 2000, 400
 # Canvases of the two splits use different seeds, and the digits of the matching split.
 TRAIN_SEED, TEST_SEED = 1, 2
 QUICK_SOLVER = {"max_iter": 120, "test_interval": 60}
+EXTRA_LOSSES = tuple(SOFTMAX_LOSSES)
 
 
 def write_data(data_dir: str) -> Dict:
@@ -43,10 +52,20 @@ def describe(data: Dict) -> str:
 
 
 def evaluate(data_dir: str, deploy: str, weights: str) -> Dict:
-    """Per-class AP over non-ignored test cells, and the loss-share analysis of the outputs."""
+    """Per-class AP over non-ignored test cells, and the loss-share analysis of the outputs. A
+    softmax net (11 outputs, class 0 background) scores digit c by log p_c, and its loss share
+    is of its per-cell softmax loss."""
     test = read_hdf5(os.path.join(data_dir, "test.txt"))
     logits = deploy_outputs(deploy, weights, test["data"], batch_size=50)
-    scores, positives = cells_as_samples(logits, test["label"])
+    if logits.shape[1] == NUM_CLASSES + 1:
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        scores, positives = cells_as_samples(log_p[:, 1:], test["label"])
+        cells, _ = cells_as_samples(logits, test["label"])
+        labels = test["label"].reshape(-1)
+        loss_share = softmax_loss_share_analysis(cells, labels[labels >= 0].astype(int))
+    else:
+        scores, positives = cells_as_samples(logits, test["label"])
+        loss_share = loss_share_analysis(scores, positives)
     ap = per_class_average_precision(scores, positives)
-    return {"ap_per_class": ap.tolist(), "mAP": float(ap.mean()),
-            "loss_share": loss_share_analysis(scores, positives)}
+    return {"ap_per_class": ap.tolist(), "mAP": float(ap.mean()), "loss_share": loss_share}

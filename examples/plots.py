@@ -7,9 +7,10 @@ import matplotlib
 matplotlib.use("Agg")   # files only: no display on a build machine
 import matplotlib.pyplot as plt   # noqa: E402  (after choosing the backend)
 
-from .losses import LOSSES   # noqa: E402
+from .losses import LABELS as LOSSES   # noqa: E402  (every run's label, softmax runs included)
 
-COLORS = {"focal": "tab:blue", "focal_alpha": "tab:green", "sigmoid_ce": "tab:red"}
+COLORS = {"focal": "tab:blue", "focal_alpha": "tab:green", "sigmoid_ce": "tab:red",
+          "softmax_focal": "tab:purple", "softmax": "tab:orange"}
 
 
 def write_figures(results: Dict, out_dir: str) -> List[str]:
@@ -67,20 +68,25 @@ def _loss_share(example: Dict, path: str) -> str:
     runs = example["runs"]
     fig, axes = plt.subplots(len(runs), 2, figsize=(9, 3.2 * len(runs)), squeeze=False)
     for row, (key, run) in zip(axes, runs.items()):
-        analysis = run["metrics"]["loss_share"]
-        for ax, kind in zip(row, ("positives", "negatives")):
-            for gamma in analysis["gammas"]:
-                ax.plot(analysis["fractions"], analysis[kind]["curves"][str(gamma)],
-                        label=f"γ = {gamma:g}")
-            ax.set_title(f"net trained with {LOSSES[key]}: {kind} "
-                         f"({analysis[kind]['count']:,})", fontsize=9)
-            ax.set_xlabel(f"fraction of {kind}, easiest first")
-            ax.set_ylabel("cumulative share of the loss")
-            ax.set_xlim(0, 1)
-            ax.set_ylim(0, 1)
-            ax.legend(fontsize=7, loc="upper left")
+        plot_loss_share(row, run["metrics"]["loss_share"],
+                        lambda kind, count: f"net trained with {LOSSES[key]}: {kind} ({count:,})")
     fig.suptitle("Figure 4 of the paper, on the digit_grid test cells: who carries the loss")
     return _save(fig, path)
+
+
+def plot_loss_share(row, analysis: Dict, title) -> None:
+    """One net's Figure-4 curves (loss_share.loss_share_analysis) on two axes, positives and
+    negatives, one curve per γ; title(kind, count) names each panel."""
+    for ax, kind in zip(row, ("positives", "negatives")):
+        for gamma in analysis["gammas"]:
+            ax.plot(analysis["fractions"], analysis[kind]["curves"][str(gamma)],
+                    label=f"γ = {gamma:g}")
+        ax.set_title(title(kind, analysis[kind]["count"]), fontsize=9)
+        ax.set_xlabel(f"fraction of {kind}, easiest first")
+        ax.set_ylabel("cumulative share of the loss")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=7, loc="upper left")
 
 
 def _save(fig, path: str) -> str:

@@ -9,7 +9,7 @@ import math
 import re
 from typing import Dict, List
 
-from .losses import LOSSES, PAPER_SETTING
+from .losses import LABELS, PAPER_SETTING, SOFTMAX_LOSSES
 
 # Fractions whose loss share the table quotes: some of loss_share.EASIEST_FRACTIONS.
 TABLE_FRACTIONS = (0.9, 0.99)
@@ -36,7 +36,7 @@ def table(results: Dict) -> str:
                   "|---|---|---|---|---|"]
         for key, run in examples["digits"]["runs"].items():
             m = run["metrics"]
-            lines.append(f"| {LOSSES[key]} | {m['mAP']:.3f} | {m['rare_AP']:.3f} | "
+            lines.append(f"| {LABELS[key]} | {m['mAP']:.3f} | {m['rare_AP']:.3f} | "
                          f"{m['common_AP']:.3f} | {run['train_seconds']:.0f} s |")
     if "digit_grid" in examples:
         grid = examples["digit_grid"]
@@ -48,9 +48,12 @@ def table(results: Dict) -> str:
             easiest = m["loss_share"]["negatives"]["easiest"]
             shares = " | ".join(f"{_percent(easiest['0.0'][str(f)])} / {_percent(easiest['2.0'][str(f)])}"
                                 for f in TABLE_FRACTIONS)
-            lines.append(f"| {LOSSES[key]} | {m['mAP']:.3f} | {shares} | {run['train_seconds']:.0f} s |")
+            lines.append(f"| {LABELS[key]} | {m['mAP']:.3f} | {shares} | {run['train_seconds']:.0f} s |")
         lines.append(f"\nloss shares: computed with focal_loss_layer.core on each trained net's "
-                     f"test-cell logits (the paper's Figure 4 uses the {LOSSES[PAPER_SETTING]} net)")
+                     f"test-cell logits (the paper's Figure 4 uses the {LABELS[PAPER_SETTING]} net)")
+        if SOFTMAX_LOSSES.keys() & grid["runs"].keys():
+            lines.append("softmax rows: 11 classes per cell; AP from log p(digit); the negatives "
+                         "are the background cells, each with its softmax focal loss")
     return "\n".join(lines)
 
 

@@ -1,18 +1,20 @@
 """`make example`: write the data, train every net with `caffe train`, score the trained nets,
 print a table, write results.json and the figures.
 
-    python -m examples.run_all [--quick] [--out DIR] [--only digits|digit_grid ...]
+    python -m examples.run_all [--quick] [--out DIR] [--only digits|digit_grid|detector ...]
 
 --quick runs each solver for a few iterations (the tests use it); --out picks the output folder
 (default results/ in the repository, results/quick/ with --quick, so that a quick run leaves the
 committed results alone); --only limits the run to some examples.
 
 Output folder layout:
-    results.json, loss_curves.png, ap_per_class.png, loss_share.png
+    results.json, loss_curves.png, ap_per_class.png, loss_share.png, detector_*.png
     data/<example>/{train,test}.{h5,txt}          HDF5Data files and their source lists
     runs/<example>/<loss>/{solver,train}.prototxt  the copies `caffe train` ran
     runs/<example>/<loss>/caffe.log                 the full Caffe log
     runs/<example>/<loss>/snapshot_iter_*.caffemodel
+    data/detector/{train,val,test}.{h5,txt}, runs/detector/<solver>/<loss>/lr<rate>_seed<seed>/
+                                                    the detector (examples/detector/)
 """
 import argparse
 import os
@@ -24,7 +26,9 @@ import time
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 from . import example_digits, example_grid   # noqa: E402
-from .losses import LOSSES   # noqa: E402
+from .detector import experiment as detector, figures as detector_figures   # noqa: E402
+from .detector.report import table as detector_table   # noqa: E402
+from .losses import LABELS, LOSSES, deploy_name, losses_of   # noqa: E402
 from .plots import write_figures   # noqa: E402
 from .progress import note, shown, stage   # noqa: E402
 from .report import table, write_results   # noqa: E402
@@ -41,7 +45,7 @@ def parse_args(argv):
                         help="a few iterations per run (for tests), instead of the full schedule")
     parser.add_argument("--out", help="output folder (default: results/ in the repository; "
                                        "results/quick/ with --quick)")
-    parser.add_argument("--only", action="append", choices=sorted(EXAMPLES),
+    parser.add_argument("--only", action="append", choices=sorted(EXAMPLES) + [detector.NAME],
                         help="run only this example (repeatable); default: all")
     return parser.parse_args(argv)
 
@@ -49,24 +53,30 @@ def parse_args(argv):
 def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
-    chosen = [EXAMPLES[name] for name in (args.only or EXAMPLES)]
+    chosen = [EXAMPLES[name] for name in (args.only or EXAMPLES) if name in EXAMPLES]
+    with_detector = not args.only or detector.NAME in args.only
     out = os.path.abspath(args.out or os.path.join(DEFAULT_OUT, "quick" if args.quick else ""))
     mode = "quick" if args.quick else "full"
 
-    stage(f"set-up: {mode} mode, {len(chosen)} example(s) x {len(LOSSES)} losses, output {out}")
+    extra = sum(len(losses_of(example)) - len(LOSSES) for example in chosen)
+    parts = ([f"{len(chosen)} example(s) x {len(LOSSES)} losses"
+              f"{f' (+{extra} softmax runs)' if extra else ''}"] if chosen else []) + (
+        ["the detector"] if with_detector else [])
+    stage(f"set-up: {mode} mode, {' and '.join(parts)}, output {out}")
     if not os.access(CAFFE_TOOL, os.X_OK):
         sys.exit(f"{CAFFE_TOOL} is missing: run `make setup` (or `make example`) first")
     note(f"Caffe tool: {shown(CAFFE_TOOL)}")
     os.makedirs(out, exist_ok=True)
 
-    stage("data")
     results = {"command": _command(args), "quick": args.quick, "examples": {}}
+    if chosen:
+        stage("data")
     for example in chosen:
         data = example.write_data(os.path.join(out, "data", example.NAME))
         results["examples"][example.NAME] = {"title": example.TITLE, "data": data, "runs": {}}
         note(f"{example.NAME}: {example.describe(data)}")
 
-    runs = [(example, key) for example in chosen for key in LOSSES]
+    runs = [(example, key) for example in chosen for key in losses_of(example)]
     trained = {}
     for number, (example, key) in enumerate(runs, 1):
         if number == 1:
@@ -76,25 +86,34 @@ def main(argv=None) -> int:
                           os.path.join(out, "runs", example.NAME, key),
                           example.QUICK_SOLVER if args.quick else None)
         run_started = time.monotonic()
-        curves = train(run, f"{number}/{len(runs)} {example.NAME} · {LOSSES[key]}".ljust(40))
+        curves = train(run, f"{number}/{len(runs)} {example.NAME} · {LABELS[key]}".ljust(40))
         trained[example.NAME, key] = run
         results["examples"][example.NAME]["runs"][key] = {
-            "label": LOSSES[key], "train_seconds": time.monotonic() - run_started,
+            "label": LABELS[key], "train_seconds": time.monotonic() - run_started,
             "iterations": run.max_iter, "curves": curves.as_dict()}
 
-    stage("evaluation: the deploy nets with the trained weights, from pycaffe")
+    if runs:
+        stage("evaluation: the deploy nets with the trained weights, from pycaffe")
     for example, key in runs:
-        deploy = os.path.join(REPO, "prototxt", example.NAME, "deploy.prototxt")
+        deploy = os.path.join(REPO, "prototxt", example.NAME, deploy_name(key))
         metrics = example.evaluate(os.path.join(out, "data", example.NAME), deploy,
                                    trained[example.NAME, key].weights)
         results["examples"][example.NAME]["runs"][key]["metrics"] = metrics
-        note(f"{example.NAME} · {LOSSES[key]}: mAP {metrics['mAP']:.3f}")
+        note(f"{example.NAME} · {LABELS[key]}: mAP {metrics['mAP']:.3f}")
+
+    if with_detector:
+        results[detector.NAME] = detector.run(out, args.quick)
 
     stage("results")
     results["wall_time_seconds"] = time.monotonic() - started
-    for path in write_figures(results, out) + [write_results(results, os.path.join(out, "results.json"))]:
+    figures = write_figures(results, out) if chosen else []
+    if with_detector:
+        figures += detector_figures.write_figures(results[detector.NAME], out)
+    for path in figures + [write_results(results, os.path.join(out, "results.json"))]:
         note(f"wrote {shown(path)}")
-    print("\n" + table(results) + "\n")
+    tables = ([table(results)] if chosen else []) + (
+        [detector_table(results[detector.NAME])] if with_detector else [])
+    print("\n" + "\n\n".join(tables) + "\n")
     print(f"   {mode} run took {results['wall_time_seconds']:.0f}s; logs under "
           f"{shown(os.path.join(out, 'runs'))}/")
     return 0

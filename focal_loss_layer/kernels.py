@@ -41,6 +41,10 @@ BLOCK = 8192            # logits per block: a thread's float32 scratch (5 × 32 
 STAT_LOSS, STAT_POSITIVES, STAT_VALID, STAT_BAD_LABELS = range(4)
 NUM_STATS = 4
 SCRATCH_ROWS = NUM_STATS + 1   # a thread's scratch: one row per sum, one for expanded labels
+# Backward (no sums) stages a block's gradient in row 0, at the logits' page offset, and copies it
+# out: written straight into Caffe's diff, whose page offset relative to the logits' is malloc's
+# choice, the stores stalled the logits' loads ("4K aliasing", 2× on small blobs).
+STAGE_ROW = 0
 MAX_MULTIPLIED_GAMMA = 4  # integer γ up to this is raised to by multiplication
 
 _F = np.float32
@@ -175,7 +179,7 @@ def _row_segment(x, labels, grad, grad_scale, stats, scratch, base, start, stop,
         loss, d = focal_element(xi, w_pos * smooth_pos, w_neg * smooth_neg,
                                 gamma, int_gamma, real_gamma)
         if grad is not None:
-            grad[i] = d * grad_scale
+            scratch[STAGE_ROW, np.uint64(i - base)] = d * grad_scale
         if stats is not None:
             _store(scratch, np.uint64(i - base), xi, loss, t, valid, bad)
 
@@ -210,7 +214,7 @@ def _cycle_segment(x, labels, grad, grad_scale, stats, scratch, start, stop, til
         loss, d = focal_element(xi, w_pos[k] * smooth_pos, w_neg[k] * smooth_neg,
                                 gamma, int_gamma, real_gamma)
         if grad is not None:
-            grad[i] = d * grad_scale
+            scratch[STAGE_ROW, j] = d * grad_scale
         if stats is not None:
             _store(scratch, j, xi, loss, t, valid, bad)
 
@@ -272,6 +276,24 @@ def focal_pass(x, labels, grad, grad_scale, stats, scratch, first_block, stop_bl
         if stats is not None:
             for k in range(NUM_STATS):
                 stats[b, k] = _sum(scratch[k], stop - base)
+        if grad is not None:
+            _copy_out(scratch[STAGE_ROW], grad, base, stop - base)
+
+
+@njit(**_MATH)
+def _copy_out(source, target, offset, count):
+    """target[offset:offset + count] = source[:count], in the order that avoids 4K aliasing:
+    backwards when target sits a little ahead of source modulo 4096 (a store to target[j] would
+    otherwise stall the loads of source[j + k] that follow), forwards otherwise."""
+    ahead = (np.int64(target.ctypes.data) + 4 * offset - np.int64(source.ctypes.data)) % 4096
+    if 0 < ahead < 2048:
+        for k in range(count):
+            j = np.uint64(count - 1 - k)
+            target[np.uint64(offset) + j] = source[j]
+    else:
+        for k in range(count):
+            j = np.uint64(k)
+            target[np.uint64(offset) + j] = source[j]
 
 
 _cache_warned = []     # one warning per process, however many kernels fall back

@@ -15,8 +15,9 @@ from examples.caffe_log import LossCurves
 from examples.digits_data import DigitImages
 from examples.grid_data import (GRID, IGNORE_LABEL, MAX_POSITIVE_SHARE, STRIDE, make_canvases,
                                 per_class_targets)
-from examples.loss_share import cumulative_share, loss_share_analysis, share_of_easiest
-from examples.losses import LOSSES
+from examples.loss_share import (cumulative_share, loss_share_analysis, share_of_easiest,
+                                 softmax_loss_share_analysis)
+from examples.losses import LABELS, SOFTMAX_LOSSES, losses_of
 
 QUICK_RUN_TIMEOUT = 300
 _quick_runs = {}   # example name -> (output folder, finished process): one run per session
@@ -50,7 +51,8 @@ def test_the_quick_run_shows_stages_and_progress_not_caffes_log(quick_run):
     example, _, stdout, _ = quick_run
     for stage in ("== set-up", "== data", "== training", "== evaluation", "== results"):
         assert stage in stdout
-    assert f"3/3 {example.NAME}" in stdout
+    runs = len(losses_of(example))
+    assert f"{runs}/{runs} {example.NAME}" in stdout
     assert "done, final train loss" in stdout
     # glog lines look like "I20261128 22:59:22.876058  9736 solver.cpp:320] ..."
     assert "solver.cpp" not in stdout and "] Iteration" not in stdout
@@ -66,7 +68,7 @@ def test_the_quick_run_writes_results_figures_and_full_logs(quick_run):
         image = matplotlib.image.imread(out / name)
         assert image.shape[0] > 300 and image.shape[1] > 300
         assert image.std() > 0.01, f"{name} is blank"
-    for key in LOSSES:
+    for key in losses_of(example):
         log = (out / "runs" / example.NAME / key / "caffe.log").read_text()
         assert "Optimization Done" in log and "Test net output #0: loss" in log
 
@@ -74,7 +76,7 @@ def test_the_quick_run_writes_results_figures_and_full_logs(quick_run):
 def test_every_quick_run_has_finite_falling_losses(quick_run):
     example, _, _, results = quick_run
     runs = results["examples"][example.NAME]["runs"]
-    assert set(runs) == set(LOSSES)
+    assert set(runs) == set(losses_of(example))
     for key, run in runs.items():
         train, test = run["curves"]["train"], run["curves"]["test"]
         assert [it for it, _ in train][-1] == example.QUICK_SOLVER["max_iter"]
@@ -92,7 +94,7 @@ def test_every_quick_run_is_scored_per_class(quick_run):
         ap = metrics["ap_per_class"]
         assert len(ap) == 10 and all(0 < a <= 1 for a in ap)
         assert metrics["mAP"] == pytest.approx(np.mean(ap), abs=1e-5)
-        assert f"| {LOSSES[key]} | {metrics['mAP']:.3f} |" in stdout   # the printed table
+        assert f"| {LABELS[key]} | {metrics['mAP']:.3f} |" in stdout   # the printed table
         if example is example_digits:
             assert metrics["rare_AP"] == pytest.approx(np.mean([ap[c] for c in (3, 5, 8)]), abs=1e-5)
 
@@ -132,6 +134,27 @@ def test_the_loss_share_matches_hand_computed_focal_losses():
 
 
 # The pieces, on small inputs.
+
+def test_digit_grid_runs_the_softmax_pair_after_the_sigmoid_runs():
+    assert losses_of(example_grid)[-2:] == list(SOFTMAX_LOSSES)
+    assert losses_of(example_digits) == losses_of(example_grid)[:-2]
+
+
+def test_the_softmax_loss_share_takes_each_cells_softmax_focal_loss():
+    """Three background cells and a digit cell, hand-evaluated −(1 − p_y)^γ·log p_y."""
+    logits = np.array([[4.0, 0.0, 0.0], [1.0, 0.0, 0.5], [6.0, 1.0, 0.0], [0.0, 2.0, 0.0]])
+    classes = np.array([0, 0, 0, 1])
+    analysis = softmax_loss_share_analysis(logits, classes, gammas=(0.0, 2.0))
+    for gamma in (0.0, 2.0):
+        losses = []
+        for row, y in zip(logits, classes):
+            p = math.exp(row[y]) / sum(math.exp(v) for v in row)
+            losses.append(-(1 - p) ** gamma * math.log(p))
+        negative = sorted(losses[:3])
+        expected = negative[0] / sum(negative)
+        assert analysis["negatives"]["easiest"][str(gamma)]["0.5"] == pytest.approx(expected)
+    assert analysis["negatives"]["count"] == 3 and analysis["positives"]["count"] == 1
+
 
 def test_the_log_reader_takes_train_and_test_losses_and_the_last_iteration_once():
     curves = LossCurves()

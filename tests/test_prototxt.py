@@ -11,8 +11,9 @@ from google.protobuf import text_format
 from caffe_nets import REPO, run_caffe_tool
 
 from examples import example_digits, example_grid
+from examples.detector.data import write_data as write_detector_data
 from examples.hdf5_files import read_hdf5
-from examples.losses import LOSSES
+from examples.losses import LABELS, LOSSES, SOFTMAX_LOSSES, deploy_name, losses_of
 from focal_loss_layer.core import sigmoid_focal_loss
 
 EXAMPLES = (example_digits, example_grid)
@@ -55,9 +56,10 @@ def repo_like_folder(tmp_path_factory):
     for entry in os.listdir(REPO):
         if entry != "results":
             os.symlink(os.path.join(REPO, entry), root / entry)
+    write_detector_data(str(root / "results" / "data" / "detector"), {"train": 8, "val": 8, "test": 8})
     for example in EXAMPLES:
         example.write_data(str(root / "results" / "data" / example.NAME))
-        for key in LOSSES:
+        for key in LABELS:
             (root / "results" / "runs" / example.NAME / key).mkdir(parents=True)
     return root
 
@@ -70,7 +72,8 @@ def in_repo_like_folder(repo_like_folder, monkeypatch):
 
 def test_the_examples_prototxts_are_all_found():
     expected = {f"prototxt/{e.NAME}/{kind}_{key}.prototxt"
-                for e in EXAMPLES for kind in ("train", "solver") for key in LOSSES}
+                for e in EXAMPLES for kind in ("train", "solver") for key in losses_of(e)}
+    expected.add("prototxt/digit_grid/deploy_softmax.prototxt")
     expected |= {f"prototxt/{e.NAME}/deploy.prototxt" for e in EXAMPLES}
     assert expected <= set(PROTOTXTS)
 
@@ -89,24 +92,33 @@ def test_every_prototxt_loads_in_caffe(path, in_repo_like_folder):
             assert net.blobs
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.NAME)
-def test_the_nets_of_an_example_are_the_same_up_to_the_score(example):
+def trunk(path, last="score"):
+    """The layers of the net at path from the first after the data layers up to `last`."""
+    from caffe.proto import caffe_pb2
+    net = parsed(path, caffe_pb2.NetParameter())
+    layers = [layer for layer in net.layer if layer.type not in ("HDF5Data", "Input")]
+    names = [layer.name for layer in layers]
+    return layers[:names.index(last) + 1]
+
+
+# The nets compared in one table, each group with one head: every example's sigmoid nets, and
+# digit_grid's softmax pair (an 11-class head and its own deploy net).
+NET_GROUPS = ([pytest.param(e, list(LOSSES), id=e.NAME) for e in EXAMPLES]
+              + [pytest.param(example_grid, list(SOFTMAX_LOSSES), id="digit_grid-softmax")])
+
+
+@pytest.mark.parametrize("example, keys", NET_GROUPS)
+def test_the_nets_of_an_example_are_the_same_up_to_the_score(example, keys):
     """The compared runs differ in the loss only: the layers up to "score" are identical
     (fillers included), and they are the deploy net's layers with the fillers left out."""
     from caffe.proto import caffe_pb2
 
-    def trunk(net):
-        layers = [layer for layer in net.layer if layer.type not in ("HDF5Data", "Input")]
-        names = [layer.name for layer in layers]
-        return layers[:names.index("score") + 1]
-
-    trunks = {key: trunk(parsed(f"prototxt/{example.NAME}/train_{key}.prototxt",
-                                caffe_pb2.NetParameter())) for key in LOSSES}
-    first = trunks["focal"]
+    trunks = {key: trunk(f"prototxt/{example.NAME}/train_{key}.prototxt") for key in keys}
+    first = trunks[keys[0]]
     assert len(first) >= 3
     for key, layers in trunks.items():
         assert layers == first, key
-    deploy = trunk(parsed(f"prototxt/{example.NAME}/deploy.prototxt", caffe_pb2.NetParameter()))
+    deploy = trunk(f"prototxt/{example.NAME}/{deploy_name(keys[0])}")
     without_fillers = []
     for layer in first:
         layer = caffe_pb2.LayerParameter.FromString(layer.SerializeToString())
@@ -118,11 +130,19 @@ def test_the_nets_of_an_example_are_the_same_up_to_the_score(example):
     assert deploy == without_fillers
 
 
+def test_the_softmax_and_sigmoid_grid_nets_share_the_layers_below_the_head():
+    """Up to conv3 (its ReLU) the five digit_grid nets are one net: only the head and loss
+    differ."""
+    sigmoid = trunk("prototxt/digit_grid/train_focal.prototxt", last="relu3")
+    for key in SOFTMAX_LOSSES:
+        assert trunk(f"prototxt/digit_grid/train_{key}.prototxt", last="relu3") == sigmoid, key
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.NAME)
 def test_the_solvers_of_an_example_differ_only_in_net_and_snapshot_prefix(example):
     from caffe.proto import caffe_pb2
     solvers = {key: parsed(f"prototxt/{example.NAME}/solver_{key}.prototxt",
-                           caffe_pb2.SolverParameter()) for key in LOSSES}
+                           caffe_pb2.SolverParameter()) for key in losses_of(example)}
     for key, solver in solvers.items():
         assert solver.net == f"prototxt/{example.NAME}/train_{key}.prototxt"
         assert solver.snapshot_prefix == f"results/runs/{example.NAME}/{key}/snapshot"

@@ -1,0 +1,533 @@
+"""The detector example (examples/detector/): its pieces on hand-made inputs, its Caffe nets
+against numpy, and `run_all --quick --only detector` end to end with the real `caffe train`."""
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from caffe_nets import REPO
+
+from examples.detector import prototxt as detector_prototxt
+from examples.detector.anchors import (ASPECT_RATIOS, IGNORE_LABEL, LEVELS, MAX_LOG_SIZE_DELTA,
+                                       NUM_ANCHORS, OCTAVE_SCALES, Level, assign, box_iou,
+                                       cell_anchors, decode, encode, level_anchors, pyramid_anchors)
+from examples.detector.coco_eval import coco_ground_truth, evaluate
+from examples.detector.data import split_datasets
+from examples.detector.inference import detect, level_candidates
+from examples.detector.initial_gradient import initial_gradients
+from examples.detector.log_outputs import read_test_losses
+from examples.detector.nms import batched_nms, nms
+from examples.detector.scenes import CANVAS, INK, NOISE_STD, make_scenes, split_sources
+from examples.detector.share import anchor_logits
+from examples.detector.targets import anchors_per_image, image_targets
+
+QUICK_RUN_TIMEOUT = 300
+QUICK_RUN_BUDGET_SECONDS = 120
+
+
+# Anchors.
+
+def test_cell_anchors_have_the_sizes_and_ratios_in_detectron_order():
+    anchors = cell_anchors(16.0)
+    assert anchors.shape == (NUM_ANCHORS, 4) == (9, 4)
+    w = anchors[:, 2] - anchors[:, 0]
+    h = anchors[:, 3] - anchors[:, 1]
+    for a in range(NUM_ANCHORS):
+        octave, ratio = divmod(a, len(ASPECT_RATIOS))   # a = octave * R + ratio
+        assert math.sqrt(w[a] * h[a]) == pytest.approx(16.0 * OCTAVE_SCALES[octave])
+        assert h[a] / w[a] == pytest.approx(ASPECT_RATIOS[ratio])
+    np.testing.assert_allclose(anchors[:, :2], -anchors[:, 2:])   # centred on (0, 0)
+
+
+def test_level_anchors_are_centred_on_their_cells():
+    level = Level("p3", 8, 16.0)
+    anchors = level_anchors(level, 3, 5)
+    assert anchors.shape == (3, 5, NUM_ANCHORS, 4)
+    centres = (anchors[..., :2] + anchors[..., 2:]) / 2
+    np.testing.assert_allclose(centres[2, 4, 0], [(4 + 0.5) * 8, (2 + 0.5) * 8])
+    np.testing.assert_allclose(centres[:, :, 3], centres[:, :, 8])   # every anchor of a cell
+
+
+def test_an_image_has_at_least_ten_thousand_anchors():
+    assert anchors_per_image(CANVAS) >= 10_000
+    assert len(LEVELS) in (2, 3)
+
+
+def test_iou_of_known_boxes():
+    a = np.array([[0, 0, 10, 10], [0, 0, 10, 10], [20, 20, 30, 30], [5, 5, 5, 9]], float)
+    b = np.array([[5, 0, 15, 10]], float)
+    np.testing.assert_allclose(box_iou(a, b)[:, 0], [50 / 150, 50 / 150, 0, 0])
+
+
+def _shifted(box, dx):
+    return np.array([box[0] + dx, box[1], box[2] + dx, box[3]], float)
+
+
+def test_assignment_thresholds_and_ignore_band_on_hand_made_boxes():
+    """Anchors as large as a 21x21 object, shifted right by d, overlap it with IoU
+    (21 - d) / (21 + d), exact in floating point: d = 7 gives 0.5, d = 9 gives 0.4."""
+    gt = np.array([[0, 0, 21, 21]], float)
+    shifts = [0, 3, 7, 8, 9, 10, 40]
+    anchors = np.stack([_shifted(gt[0], d) for d in shifts])
+    iou = box_iou(anchors, gt)[:, 0]
+    assert iou[2] == 0.5 and iou[4] == 0.4
+    labels, matched = assign(anchors, gt, np.array([7]), match_best=False)
+    # IoU >= 0.5 positive (0.5 included), [0.4, 0.5) ignored (0.4 included), < 0.4 background.
+    assert labels.tolist() == [7, 7, 7, IGNORE_LABEL, IGNORE_LABEL, 0, 0]
+    assert np.all(matched[labels > 0] == 0)
+
+
+def test_assignment_picks_each_anchors_best_object():
+    gts = np.array([[0, 0, 10, 10], [100, 100, 120, 120]], float)
+    anchors = np.array([[1, 0, 11, 10], [101, 100, 121, 120], [50, 50, 60, 60]], float)
+    labels, matched = assign(anchors, gts, np.array([3, 9]))
+    assert labels.tolist() == [3, 9, 0]
+    assert matched[:2].tolist() == [0, 1]
+
+
+def test_an_object_below_every_threshold_still_gets_its_best_anchors_with_match_best():
+    """A thin object (like a digit 1) whose best anchor has IoU 0.3: positive only through
+    Detectron's best-anchor rule; ties are all positive."""
+    gt = np.array([[0, 0, 3, 10]], float)
+    anchors = np.array([[0, 0, 10, 10], [-7, 0, 3, 10], [40, 40, 50, 50]], float)
+    without, _ = assign(anchors, gt, np.array([2]), match_best=False)
+    with_best, _ = assign(anchors, gt, np.array([2]), match_best=True)
+    assert without.tolist() == [0, 0, 0]
+    assert with_best.tolist() == [2, 2, 0]
+
+
+def test_an_image_without_objects_is_all_background():
+    labels, _ = assign(np.array([[0, 0, 4, 4]], float), np.zeros((0, 4)), np.zeros(0, int))
+    assert labels.tolist() == [0]
+
+
+def test_box_encoding_round_trips_and_is_zero_for_the_anchor_itself():
+    rng = np.random.default_rng(0)
+    anchors = pyramid_anchors(CANVAS)[1].reshape(-1, 4)[:500]
+    centres = rng.uniform(0, CANVAS, (500, 2))
+    sizes = rng.uniform(4, 60, (500, 2))
+    boxes = np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=1)
+    np.testing.assert_allclose(decode(anchors, encode(anchors, boxes)), boxes, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(encode(anchors, anchors), 0, atol=1e-12)
+    # A centre offset of 0.1 anchor widths is a target of 1 (weight 10).
+    np.testing.assert_allclose(encode(anchors[:1], anchors[:1] + [1.6, 0, 1.6, 0])[0, 0],
+                               10 * 1.6 / (anchors[0, 2] - anchors[0, 0]))
+
+
+def test_decoding_clips_wild_size_deltas():
+    anchors = np.array([[0, 0, 16, 16]], float)
+    boxes = decode(anchors, np.array([[0, 0, 1e4, 1e4]]))
+    assert np.all(np.isfinite(boxes))
+    assert boxes[0, 2] - boxes[0, 0] == pytest.approx(16 * math.exp(MAX_LOG_SIZE_DELTA))
+
+
+# Targets in Detectron's layout.
+
+def test_targets_put_an_objects_anchor_at_channel_a_in_labels_and_a4_to_a4_plus_4_in_deltas():
+    anchors = pyramid_anchors(CANVAS)
+    level, y, x, a = 1, 5, 9, 7
+    box = anchors[level][y, x, a].copy()          # the object is exactly this anchor
+    labels, deltas = image_targets(anchors, box[None], np.array([4]))
+    assert [l.shape for l in labels] == [(NUM_ANCHORS,) + a_.shape[:2] for a_ in anchors]
+    assert labels[level][a, y, x] == 4
+    np.testing.assert_allclose(deltas[level][a * 4:(a + 1) * 4, y, x], 0, atol=1e-6)
+    # Every positive's deltas decode back to the object.
+    for l, (level_labels, level_deltas) in enumerate(zip(labels, deltas)):
+        for a_, y_, x_ in np.argwhere(level_labels > 0):
+            deltas_ = level_deltas[a_ * 4:(a_ + 1) * 4, y_, x_]
+            decoded = decode(anchors[l][y_, x_, a_][None], deltas_[None])
+            np.testing.assert_allclose(decoded[0], box, atol=1e-3)
+    positives = sum(int((l > 0).sum()) for l in labels)
+    off = sum(int(np.count_nonzero(d)) for d in deltas)
+    assert positives >= 1 and off <= 4 * positives   # deltas only at positives
+
+
+def test_split_datasets_count_positives_per_image():
+    sources = split_sources()
+    scenes = make_scenes(sources["val"], 6, seed=3)
+    data = split_datasets(scenes)
+    counted = sum((data[f"labels_{l.name}"] > 0).sum(axis=(1, 2, 3)) for l in LEVELS)
+    np.testing.assert_array_equal(data["num_positives"][:, 0], counted)
+    assert np.all(counted >= np.array([len(b) for b in scenes.boxes]))   # every object learnt
+    assert data["gt_boxes"].shape[0] == data["gt_classes"].shape[0] == 6
+    assert all(v.dtype == np.float32 for v in data.values())
+
+
+# Scenes.
+
+def test_splits_share_no_source_image():
+    sources = split_sources()
+    flat = {name: {s.tobytes() for s in src.images} for name, src in sources.items()}
+    assert sum(len(v) for v in flat.values()) == 1797
+    assert not (flat["train"] & flat["val"]) and not (flat["train"] & flat["test"])
+    assert not (flat["val"] & flat["test"])
+
+
+def test_scenes_hold_non_overlapping_digits_with_tight_boxes_and_clutter_outside_them():
+    scenes = make_scenes(split_sources()["test"], 20, seed=5)
+    assert scenes.images.shape == (20, 1, CANVAS, CANVAS)
+    clutter_pixels = 0
+    for image, boxes, classes in zip(scenes.images[:, 0], scenes.boxes, scenes.classes):
+        assert 1 <= len(boxes) <= 5 and np.all((classes >= 1) & (classes <= 10))
+        assert np.all(boxes >= 0) and np.all(boxes <= CANVAS)
+        iou = box_iou(boxes, boxes)
+        assert np.all(iou[~np.eye(len(boxes), dtype=bool)] == 0)
+        inside = np.zeros_like(image, bool)
+        for x1, y1, x2, y2 in boxes.astype(int):
+            inside[y1:y2, x1:x2] = True
+            # Tight: ink on every edge row and column of the box (above INK before the noise, so
+            # above INK - 5 sigma after it), none on the lines just outside (clutter and other
+            # digits keep a pixel away; noise alone stays far below INK).
+            patch = image[y1:y2, x1:x2] > INK - 5 * NOISE_STD
+            assert patch[0].any() and patch[-1].any() and patch[:, 0].any() and patch[:, -1].any()
+            padded = np.pad(image, 1)[y1:y2 + 2, x1:x2 + 2]
+            for line in (padded[0], padded[-1], padded[:, 0], padded[:, -1]):
+                assert line.max() < INK
+        clutter_pixels += np.count_nonzero((image > INK) & ~inside)
+    assert clutter_pixels > 20 * 20   # strokes and fragments: ink outside every object
+
+
+def test_scenes_are_reproducible():
+    sources = split_sources()["val"]
+    a, b = make_scenes(sources, 3, seed=9), make_scenes(sources, 3, seed=9)
+    np.testing.assert_array_equal(a.images, b.images)
+    assert all(np.array_equal(x, y) for x, y in zip(a.boxes, b.boxes))
+
+
+# NMS.
+
+def test_nms_keeps_the_best_of_overlapping_boxes():
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 30, 30], [0, 0, 10, 5]], float)
+    scores = np.array([0.9, 0.95, 0.5, 0.8])
+    # IoU(1, 0) = 90/110 = 0.82 suppressed; box 3 against box 1: 45/105 = 0.43 kept at 0.5.
+    assert nms(boxes, scores, 0.5).tolist() == [1, 3, 2]
+    assert nms(boxes, scores, 0.4).tolist() == [1, 2]
+    assert nms(boxes, scores, 0.5, max_keep=2).tolist() == [1, 3]
+    assert nms(np.zeros((0, 4)), np.zeros(0), 0.5).tolist() == []
+
+
+def test_batched_nms_never_suppresses_across_classes():
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 10], [1, 0, 11, 10]], float)
+    scores = np.array([0.9, 0.8, 0.7])
+    classes = np.array([1, 2, 1])
+    assert batched_nms(boxes, scores, classes, 0.5).tolist() == [0, 1]
+
+
+# Inference: the channel layout read back.
+
+def test_inference_reads_anchor_a_class_c_from_channel_a_times_c_plus_c():
+    anchors = pyramid_anchors(CANVAS)
+    num_classes = 10
+    outputs = {}
+    for level, level_anchors_ in zip(LEVELS, anchors):
+        h, w, a, _ = level_anchors_.shape
+        outputs[f"cls_score_{level.name}"] = np.full((1, a * num_classes, h, w), -10, np.float32)
+        outputs[f"box_pred_{level.name}"] = np.zeros((1, a * 4, h, w), np.float32)
+    level, y, x, a, c = 2, 3, 6, 5, 8
+    outputs[f"cls_score_{LEVELS[level].name}"][0, a * num_classes + c, y, x] = 3.0
+    outputs[f"box_pred_{LEVELS[level].name}"][0, a * 4:(a + 1) * 4, y, x] = [10, 0, 0, 0]
+    (found,) = detect(outputs, CANVAS, num_classes)
+    assert found["classes"].tolist() == [c + 1]
+    assert found["scores"][0] == pytest.approx(1 / (1 + math.exp(-3)))
+    anchor = anchors[level][y, x, a]
+    expected = anchor + (anchor[2] - anchor[0]) * np.array([1, 0, 1, 0])   # one width right
+    np.testing.assert_allclose(found["boxes"][0], np.clip(expected, 0, CANVAS), atol=1e-4)
+
+
+def test_level_candidates_keep_at_most_the_top_per_level():
+    anchors = pyramid_anchors(CANVAS)[0]
+    h, w, a, _ = anchors.shape
+    logits = np.zeros((a * 10, h, w), np.float32)   # every pair scores 0.5
+    deltas = np.zeros((a * 4, h, w), np.float32)
+    boxes, scores, classes = level_candidates(logits, deltas, anchors, 10)
+    assert len(scores) == 1000 and np.all(scores == 0.5)
+
+
+# COCO AP.
+
+def _ground_truth():
+    boxes = [np.array([[10, 10, 30, 40], [50, 50, 70, 60]], np.float32),
+             np.array([[0, 0, 20, 20]], np.float32)]
+    classes = [np.array([1, 3]), np.array([3])]
+    return boxes, classes
+
+
+def test_pycocotools_scores_perfect_detections_ap_1():
+    boxes, classes = _ground_truth()
+    gt = coco_ground_truth(boxes, classes, CANVAS, 10)
+    detections = [{"boxes": b, "scores": np.linspace(0.9, 0.8, len(b)), "classes": c}
+                  for b, c in zip(boxes, classes)]
+    metrics = evaluate(gt, detections)
+    assert metrics["AP"] == pytest.approx(1) and metrics["AP50"] == pytest.approx(1)
+    assert metrics["AP75"] == pytest.approx(1)
+    ap = np.array(metrics["ap_per_class"], float)
+    assert ap[0] == pytest.approx(1) and ap[2] == pytest.approx(1)
+    assert np.isnan(ap[1]) and np.isnan(ap[9])   # no objects of these classes
+
+
+def test_pycocotools_scores_wrong_classes_and_loose_boxes_as_such():
+    boxes, classes = _ground_truth()
+    gt = coco_ground_truth(boxes, classes, CANVAS, 10)
+    wrong_class = [{"boxes": b, "scores": np.full(len(b), 0.9), "classes": c % 10 + 1}
+                   for b, c in zip(boxes, classes)]
+    assert evaluate(gt, wrong_class)["AP"] == 0
+    # Every box shifted right by s = 0.2658 of its width: IoU (1 - s) / (1 + s) = 0.580, matched
+    # at the IoU thresholds 0.50 and 0.55 and at none of the eight above.
+    loose = [{"boxes": b + 0.2658 * (b[:, 2:3] - b[:, 0:1]) * np.array([1, 0, 1, 0], np.float32),
+              "scores": np.full(len(b), 0.9), "classes": c} for b, c in zip(boxes, classes)]
+    metrics = evaluate(gt, loose)
+    assert metrics["AP50"] == pytest.approx(1) and metrics["AP75"] == 0
+    assert metrics["AP"] == pytest.approx(0.2)
+
+
+def test_no_detections_score_zero():
+    boxes, classes = _ground_truth()
+    gt = coco_ground_truth(boxes, classes, CANVAS, 10)
+    empty = [{"boxes": np.zeros((0, 4)), "scores": np.zeros(0), "classes": np.zeros(0, int)}] * 2
+    assert evaluate(gt, empty)["AP"] == 0
+
+
+# Loss share on anchors, the initial gradients, and the log reader.
+
+def test_anchor_logits_follow_the_label_layout_and_drop_ignored_anchors():
+    logits, labels = {}, {}
+    for level, (h, w) in zip(LEVELS, ((4, 4), (2, 2), (1, 1))):
+        count = 2 * NUM_ANCHORS * 10 * h * w
+        logits[f"cls_score_{level.name}"] = np.arange(count, dtype=np.float32) \
+            .reshape(2, NUM_ANCHORS * 10, h, w)
+        labels[f"labels_{level.name}"] = np.zeros((2, NUM_ANCHORS, h, w), np.float32)
+    labels["labels_p2"][1, 4, 2, 3] = 7
+    labels["labels_p2"][0, 0, 0, 0] = IGNORE_LABEL
+    scores, positives = anchor_logits(logits, labels)
+    total = 2 * NUM_ANCHORS * (16 + 4 + 1)
+    assert scores.shape == positives.shape == (total - 1, 10)
+    assert positives.sum() == 1
+    row = np.argwhere(positives)[0]
+    assert row[1] == 6
+    np.testing.assert_array_equal(scores[row[0]], logits["cls_score_p2"][1, 40:50, 2, 3])
+
+
+def test_at_the_prior_cross_entropys_gradient_is_mostly_negatives_and_focal_losss_is_not():
+    """One positive anchor (class 3) among 2*9*(16+4+1) anchors and one ignored: hand-checked
+    per-logit gradients at p = 0.01 are 0.25 p = 0.0025 for a CE negative and
+    0.75 p² (p + 2 (1 - p) log(1/(1 - p))) for an FL negative."""
+    labels = {f"labels_{l.name}": np.zeros((2, NUM_ANCHORS, h, w), np.float32)
+              for l, (h, w) in zip(LEVELS, ((4, 4), (2, 2), (1, 1)))}
+    labels["labels_p3"][0, 2, 1, 1] = 3
+    labels["labels_p2"][1, 0, 0, 0] = IGNORE_LABEL
+    result = initial_gradients(labels)
+    negatives = (2 * NUM_ANCHORS * 21 - 2) * 10 + 9
+    p = 0.01
+    ce_negative = 0.25 * p
+    fl_negative = 0.75 * p ** 2 * (p + 2 * (1 - p) * -math.log(1 - p))
+    ce_positive = 0.75 * (1 - p)
+    fl_positive = 0.25 * (1 - p) ** 2 * (1 - p - 2 * p * math.log(p))
+    assert result["ce"]["gradient_sum"] == pytest.approx(negatives * ce_negative + ce_positive)
+    assert result["focal"]["gradient_sum"] == pytest.approx(negatives * fl_negative + fl_positive)
+    assert result["ce"]["negative_share"] > 0.5 > result["focal"]["negative_share"]
+
+
+def test_the_log_reader_sums_the_weighted_test_outputs(tmp_path):
+    log = tmp_path / "caffe.log"
+    log.write_text(
+        "I1 solver.cpp:346] Iteration 0, Testing net (#0)\n"
+        "I1 solver.cpp:413]     Test net output #0: box_loss = 2 (* 1 = 2 loss)\n"
+        "I1 solver.cpp:413]     Test net output #1: cls_loss_p2 = 0.5 (* 1 = 0.5 loss)\n"
+        "I1 solver.cpp:231] Iteration 0, loss = 3\n"
+        "I1 solver.cpp:346] Iteration 50, Testing net (#0)\n"
+        "I1 solver.cpp:413]     Test net output #0: box_loss = 1 (* 1 = 1 loss)\n"
+        "I1 solver.cpp:413]     Test net output #1: cls_loss_p2 = 0.25 (* 2 = 0.5 loss)\n")
+    curves = read_test_losses(str(log))
+    assert curves["total"] == [(0, 2.5), (50, 1.5)]
+    assert curves["cls_loss_p2"] == [(0, 0.5), (50, 0.25)]
+
+
+# The prototxts and the Caffe nets.
+
+def test_the_committed_prototxts_are_the_generators_output():
+    for name, text in detector_prototxt.files().items():
+        with open(os.path.join(REPO, "prototxt", "detector", name)) as f:
+            assert f.read() == text, \
+                f"prototxt/detector/{name} is stale: run python -m examples.detector.prototxt"
+
+
+def test_the_two_train_nets_differ_in_the_loss_settings_only():
+    focal, ce = (detector_prototxt.train_net(key).splitlines() for key in ("focal", "ce"))
+    differing = [(a, b) for a, b in zip(focal, ce) if a != b]
+    assert len(focal) == len(ce)
+    allowed = ("param_str", "name:", "#")
+    assert all(any(word in a for word in allowed) for a, _ in differing), differing
+    assert sum("param_str" in a for a, _ in differing) == len(LEVELS)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    from examples.detector.data import write_data
+    folder = tmp_path_factory.mktemp("detector_data")
+    write_data(str(folder), {"train": 16, "val": 8, "test": 8})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def train_net(tiny_data):
+    """The FL train net (TRAIN phase) reading the tiny data, after one forward and backward."""
+    import caffe
+    from examples.training import prepare_run
+    caffe.set_mode_cpu()
+    run = prepare_run(os.path.join(REPO, "prototxt", "detector", "solver_focal.prototxt"),
+                      str(tiny_data), str(tiny_data / "run"))
+    net = caffe.Net(run.net, caffe.TRAIN)
+    net.forward()
+    net.backward()
+    return net
+
+
+def test_the_class_losses_are_focal_loss_over_all_levels_divided_by_the_batchs_positives(train_net):
+    from focal_loss_layer.core import sigmoid_focal_loss
+    net = train_net
+    positives = net.blobs["num_positives"].data.sum()
+    assert net.blobs["positives"].data.item() == positives > 0
+    for level in LEVELS:
+        logits = net.blobs[f"cls_score_{level.name}"].data.astype(np.float64)
+        labels = net.blobs[f"labels_{level.name}"].data
+        n, _, h, w = logits.shape
+        per_class = logits.reshape(n, NUM_ANCHORS, 10, h, w)
+        targets = (labels[:, :, None] == np.arange(1, 11)[None, None, :, None, None])
+        valid = np.broadcast_to((labels >= 0)[:, :, None], per_class.shape)
+        expected, _ = sigmoid_focal_loss(per_class, targets.astype(np.float64),
+                                         focusing_parameter=2.0, alpha=0.25, valid=valid,
+                                         normalization="none")
+        assert net.blobs[f"cls_loss_{level.name}"].data.item() == pytest.approx(
+            expected / positives, rel=1e-4)
+
+
+def test_the_box_loss_is_smooth_l1_over_positive_anchors_divided_by_the_batchs_positives(train_net):
+    net = train_net
+    total = 0.0
+    for level in LEVELS:
+        pred = net.blobs[f"box_pred_{level.name}"].data.astype(np.float64)
+        target = net.blobs[f"box_targets_{level.name}"].data
+        labels = net.blobs[f"labels_{level.name}"].data
+        n, _, h, w = pred.shape
+        positive = np.repeat((labels > 0)[:, :, None], 4, axis=2).reshape(pred.shape)
+        d = np.abs(pred - target)[positive]
+        total += np.where(d < 1, 0.5 * d * d, d - 0.5).sum()
+        # Off positives the prediction gets no gradient.
+        assert np.all(net.blobs[f"box_pred_{level.name}"].diff[~positive] == 0)
+        assert np.count_nonzero(net.blobs[f"box_pred_{level.name}"].diff[positive]) > 0 \
+            or not positive.any()
+    positives = net.blobs["num_positives"].data.sum()
+    assert net.blobs["box_loss"].data.item() == pytest.approx(total / max(positives, 1), rel=1e-4)
+
+
+def test_the_heads_share_their_weights_across_levels(train_net):
+    net = train_net
+    for head in ("cls_conv", "cls_score", "box_conv", "box_pred"):
+        first = net.params[f"{head}_{LEVELS[0].name}"][0]
+        for level in LEVELS[1:]:
+            other = net.params[f"{head}_{level.name}"][0]
+            np.testing.assert_array_equal(other.data, first.data)
+            # Shared blobs: the diff holds every level's gradient, the same memory.
+            np.testing.assert_array_equal(other.diff, first.diff)
+    bias = net.params[f"cls_score_{LEVELS[0].name}"][1].data
+    assert bias.shape == (NUM_ANCHORS * 10,)
+
+
+def test_the_class_bias_starts_at_the_prior():
+    import caffe
+    caffe.set_mode_cpu()
+    net = caffe.Net(os.path.join(REPO, "prototxt", "detector", "deploy.prototxt"), caffe.TEST)
+    assert not net.params["cls_score_p2"][1].data.any()   # deploy: no fillers, weights come later
+    text = detector_prototxt.train_net("focal")
+    assert f"value: {-math.log(99):.7g}" in text
+
+
+def test_the_upsampling_is_nearest_neighbour_and_passes_gradients(train_net):
+    net = train_net
+    for coarse, up in (("p4", "up_p4"), ("p3", "up_p3")):
+        expected = net.blobs[coarse].data.repeat(2, axis=2).repeat(2, axis=3)
+        np.testing.assert_allclose(net.blobs[up].data, expected, rtol=1e-6)
+    # The coarse level receives gradient through the top-down path.
+    assert np.abs(net.blobs["p4"].diff).sum() > 0
+
+
+# `make example`'s detector in quick mode, end to end.
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("quick_detector")
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "examples.run_all", "--quick", "--only", "detector",
+                           "--out", str(out)], cwd=REPO, capture_output=True, text=True,
+                          timeout=QUICK_RUN_TIMEOUT)
+    seconds = time.monotonic() - started
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with open(out / "results.json") as f:
+        results = json.load(f)
+    return out, done.stdout, results, seconds
+
+
+def test_the_quick_run_shows_its_stages_and_no_caffe_log(quick_run):
+    _, stdout, _, seconds = quick_run
+    for stage in ("== detector: data", "== detector: learning-rate sweep", "== detector: seeds",
+                  "== detector: test split", "== detector: loss share", "== results"):
+        assert stage in stdout
+    assert "done, final train loss" in stdout
+    assert "solver.cpp" not in stdout and "] Iteration" not in stdout
+    assert seconds < QUICK_RUN_BUDGET_SECONDS * 2   # the budget is 2 min; slack for a busy machine
+
+
+def test_the_quick_run_reports_coco_ap_for_every_loss_and_seed(quick_run):
+    _, stdout, results, _ = quick_run
+    detector = results["detector"]
+    assert list(results["examples"]) == []
+    assert set(detector["runs"]) == {"focal", "ce"}
+    for key, run in detector["runs"].items():
+        assert len(run["seeds"]) >= 2
+        for metric in ("AP", "AP50", "AP75"):
+            stats = run[metric]
+            values = [seed[metric] for seed in run["seeds"]]
+            assert all(0 <= v <= 1 for v in values)
+            assert stats["mean"] == pytest.approx(np.mean(values), abs=1e-5)
+            assert stats["min"] <= stats["mean"] <= stats["max"]
+        assert run["base_lr"] == detector["sweep"]["picked"][key]
+        assert len(run["ap_per_class"]) == 10
+        precision = np.array(run["pr50"]["precision"])
+        assert precision.shape == (10, 101)
+        assert f"| {detector['losses'][key]['label']} | {run['base_lr']:g} |" in stdout
+    for key, points in detector["sweep"]["points"].items():
+        assert [p["base_lr"] for p in points] == detector["rates"][key]
+        assert len(points) >= 2
+        best = max(points, key=lambda p: p["AP"])
+        assert detector["sweep"]["picked"][key] == best["base_lr"]
+    assert "Lin et al. 2017, Table 1" in stdout
+
+
+def test_the_quick_run_trains_with_falling_losses(quick_run):
+    _, _, results, _ = quick_run
+    for key, run in results["detector"]["runs"].items():
+        for seed in run["seeds"]:
+            train = seed["curves"]["train"]
+            assert all(math.isfinite(loss) for _, loss in train)
+            assert train[-1][1] < train[0][1], (key, seed["seed"], train)
+            assert len(seed["curves"]["test"]) >= 2
+
+
+def test_the_quick_run_writes_the_figures(quick_run):
+    import matplotlib.image
+    out, _, results, _ = quick_run
+    for name in ("detector_detections.png", "detector_ap.png", "detector_loss_curves.png",
+                 "detector_loss_share.png"):
+        image = matplotlib.image.imread(out / name)
+        assert image.shape[0] > 300 and image.shape[1] > 300
+        assert image.std() > 0.01, f"{name} is blank"
+    for run in results["detector"]["runs"].values():
+        share = run["loss_share"]
+        for kind in ("positives", "negatives"):
+            for curve in share[kind]["curves"].values():
+                assert curve[0] == 0 and curve[-1] == pytest.approx(1)
