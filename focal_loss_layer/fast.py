@@ -113,7 +113,8 @@ class BlockedKernel:
             # lands a little ahead of a later load modulo 4096, the CPU takes the load for a read
             # of the stored data and waits ("4K aliasing"), measured 5× slower here. Made once:
             # a Caffe blob keeps its memory while its shape stays, and a new shape makes a new
-            # kernel. (Caffe's diff has the data's page offset: both are malloc'd alike.)
+            # kernel. Caffe's diff has its own page offset (malloc's choice for small blobs), so
+            # backward stages the gradient here and copies it out (kernels._copy_out).
             page_offset = x.ctypes.data % _PAGE
             self._per_thread = [
                 (_empty_at_page_offset(page_offset, math.prod(self._scratch_shape))

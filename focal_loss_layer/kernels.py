@@ -296,7 +296,7 @@ def _copy_out(source, target, offset, count):
             target[np.uint64(offset) + j] = source[j]
 
 
-_cache_warned = []     # one warning per process, however many kernels fall back
+_cache_warning = {"given": False}     # one warning per process, however many kernels fall back
 
 
 def _cache_compiled_code(dispatcher) -> None:
@@ -307,8 +307,8 @@ def _cache_compiled_code(dispatcher) -> None:
     try:
         dispatcher.enable_caching()
     except RuntimeError as error:      # numba: "cannot cache function ...: no locator available"
-        if not _cache_warned:
-            _cache_warned.append(dispatcher)
+        if not _cache_warning["given"]:
+            _cache_warning["given"] = True
             warnings.warn(
                 f"focal_loss_layer: no writable folder for numba's cache ({error}); the kernels "
                 "are compiled in memory for this process (about 10 s per γ path). Set "
