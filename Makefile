@@ -36,6 +36,7 @@ caffe: $(VENV)/.requirements-installed
 	@root=$$(scripts/build_caffe.sh $(VPY)) && scripts/wire_venv.sh $(VENV) "$$root"
 
 test: setup
+	$(VPY) -m ruff check .
 	$(VPY) -m pytest tests
 
 example: setup

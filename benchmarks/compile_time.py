@@ -10,6 +10,7 @@ def first_pass_seconds():
     and once for γ = 1.5."""
     start = time.perf_counter()
     import numpy as np
+
     from focal_loss_layer.fast import FocalLossKernel
     from focal_loss_layer.params import parse_param_str
     times = {"import": time.perf_counter() - start}

@@ -28,7 +28,8 @@ def _dims(shape):
 
 
 def input_layer(name, shape):
-    return f'layer {{ name: "{name}" type: "Input" top: "{name}" input_param {{ shape {{ {_dims(shape)} }} }} }}\n'
+    return (f'layer {{ name: "{name}" type: "Input" top: "{name}" '
+            f'input_param {{ shape {{ {_dims(shape)} }} }} }}\n')
 
 
 def focal_layer(name, label, settings, layer="FocalLossLayer"):

@@ -10,7 +10,7 @@ def deploy_outputs(deploy_prototxt: str, weights: str, images: np.ndarray,
 
     The deploy net's layers take the trained weights by name; the Input layer is reshaped to
     each batch, so any N (and, for the fully-convolutional net, any H, W) works."""
-    import caffe   # imported here so the rest of the examples package loads without Caffe
+    import caffe  # imported here so the rest of the examples package loads without Caffe
     caffe.set_mode_cpu()
     net = caffe.Net(deploy_prototxt, caffe.TEST, weights=weights)
     outputs = []

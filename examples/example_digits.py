@@ -9,8 +9,14 @@ from typing import Dict
 
 import numpy as np
 
-from .digits_data import (NUM_CLASSES, RARE_CLASSES, RARE_KEPT_FRACTION, digits_datasets,
-                          make_long_tailed, split_digits)
+from .digits_data import (
+    NUM_CLASSES,
+    RARE_CLASSES,
+    RARE_KEPT_FRACTION,
+    digits_datasets,
+    make_long_tailed,
+    split_digits,
+)
 from .evaluation import deploy_outputs, per_class_average_precision
 from .hdf5_files import read_hdf5, write_hdf5_source
 

@@ -13,10 +13,9 @@ from typing import Dict
 
 import numpy as np
 
-from .digits_data import split_digits
+from .digits_data import NUM_CLASSES, split_digits
 from .evaluation import cells_as_samples, deploy_outputs, per_class_average_precision
 from .grid_data import GRID, grid_datasets, positive_share
-from .digits_data import NUM_CLASSES
 from .hdf5_files import read_hdf5, write_hdf5_source
 from .loss_share import loss_share_analysis, softmax_loss_share_analysis
 from .losses import SOFTMAX_LOSSES

@@ -5,9 +5,9 @@ from typing import Dict, List
 import matplotlib
 
 matplotlib.use("Agg")   # files only: no display on a build machine
-import matplotlib.pyplot as plt   # noqa: E402  (after choosing the backend)
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
-from .losses import LABELS as LOSSES   # noqa: E402  (every run's label, softmax runs included)
+from .losses import LABELS as LOSSES  # noqa: E402  (every run's label, softmax runs included)
 
 COLORS = {"focal": "tab:blue", "focal_alpha": "tab:green", "sigmoid_ce": "tab:red",
           "softmax_focal": "tab:purple", "softmax": "tab:orange"}
@@ -25,7 +25,7 @@ def write_figures(results: Dict, out_dir: str) -> List[str]:
 
 def _loss_curves(examples: Dict, path: str) -> str:
     fig, axes = plt.subplots(1, len(examples), figsize=(6 * len(examples), 4.2), squeeze=False)
-    for ax, (name, example) in zip(axes[0], examples.items()):
+    for ax, example in zip(axes[0], examples.values()):
         for key, run in example["runs"].items():
             train, test = run["curves"]["train"], run["curves"]["test"]
             ax.plot(*zip(*train), color=COLORS[key], label=f"{LOSSES[key]} train")
@@ -42,7 +42,7 @@ def _loss_curves(examples: Dict, path: str) -> str:
 
 def _ap_bars(examples: Dict, path: str) -> str:
     fig, axes = plt.subplots(1, len(examples), figsize=(6 * len(examples), 4.2), squeeze=False)
-    for ax, (name, example) in zip(axes[0], examples.items()):
+    for ax, example in zip(axes[0], examples.values()):
         keys = list(example["runs"])
         width = 0.8 / len(keys)
         num_classes = len(example["runs"][keys[0]]["metrics"]["ap_per_class"])
@@ -69,7 +69,7 @@ def _loss_share(example: Dict, path: str) -> str:
     fig, axes = plt.subplots(len(runs), 2, figsize=(9, 3.2 * len(runs)), squeeze=False)
     for row, (key, run) in zip(axes, runs.items()):
         plot_loss_share(row, run["metrics"]["loss_share"],
-                        lambda kind, count: f"net trained with {LOSSES[key]}: {kind} ({count:,})")
+                        lambda kind, count, key=key: f"net trained with {LOSSES[key]}: {kind} ({count:,})")
     fig.suptitle("Figure 4 of the paper, on the digit_grid test cells: who carries the loss")
     return _save(fig, path)
 

@@ -40,7 +40,8 @@ def table(results: Dict) -> str:
                          f"{m['common_AP']:.3f} | {run['train_seconds']:.0f} s |")
     if "digit_grid" in examples:
         grid = examples["digit_grid"]
-        header = " | ".join(f"loss share of the easiest {f:.0%} of negatives, γ=0 / γ=2" for f in TABLE_FRACTIONS)
+        header = " | ".join(f"loss share of the easiest {f:.0%} of negatives, γ=0 / γ=2"
+                            for f in TABLE_FRACTIONS)
         lines += ["", f"| digit_grid (dense) | mAP over cells | {header} | training |",
                   "|---|---|" + "---|" * len(TABLE_FRACTIONS) + "---|"]
         for key, run in grid["runs"].items():

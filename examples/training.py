@@ -36,7 +36,7 @@ def prepare_run(solver_template: str, data_dir: str, run_dir: str,
     overrides: solver fields to replace (the quick mode's shorter schedule).
     The copies use absolute paths, so `caffe train` may run from any directory.
     """
-    from caffe.proto import caffe_pb2   # needs pycaffe: imported when a run is prepared
+    from caffe.proto import caffe_pb2  # needs pycaffe: imported when a run is prepared
 
     solver = caffe_pb2.SolverParameter()
     text_format.Merge(_read(solver_template), solver)

@@ -8,8 +8,7 @@ are loaded on first use, since they need pycaffe.
 """
 from .core import sigmoid_focal_loss
 from .errors import FocalLossError, InputError, ParamError
-from .params import (FocalLossParams, SoftmaxFocalLossParams, parse_param_str,
-                     parse_softmax_param_str)
+from .params import FocalLossParams, SoftmaxFocalLossParams, parse_param_str, parse_softmax_param_str
 from .softmax_core import softmax_focal_loss
 
 __all__ = ["FocalLossLayer", "SoftmaxFocalLossLayer", "sigmoid_focal_loss", "softmax_focal_loss",

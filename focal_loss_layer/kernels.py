@@ -20,9 +20,10 @@ Layout: logits are viewed as (N, C, S), S = product of the spatial dims, flatten
 cut into blocks of BLOCK logits; threads take disjoint block ranges (focal_pass releases the GIL).
 When S > 1, a block is walked in segments that each lie in one (n, c) row, so the class and its
 weights are constants and the logits and labels are contiguous; when S == 1 the class cycles along
-the block, and weights come from arrays tiled with period C. Per-block sums (loss, positives, valid count, bad labels) go to
-one row of `stats` each, summed afterwards in a fixed order: the result does not depend on the
-number of threads. A non-finite logit makes its block's loss NaN, which is how it is detected.
+the block, and weights come from arrays tiled with period C. Per-block sums (loss, positives,
+valid count, bad labels) go to one row of `stats` each, summed afterwards in a fixed order: the
+result does not depend on the number of threads. A non-finite logit makes its block's loss NaN,
+which is how it is detected.
 
 Numba compiles focal_pass once per machine for each γ path and mode (forward, backward; about 9 s
 each on 2 cores) and caches the machine code (see _cache_compiled_code); later processes load it

@@ -35,9 +35,25 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .kernels import (NUM_STATS, STAT_BAD_LABELS, STAT_LOSS, STAT_POSITIVES, STAT_VALID, _F,
-                      _LN2_HI, _LN2_LO, _MATH, _ONE, _ZERO, _cache_compiled_code,
-                      _float32_from_bits, _powers, _sum, exp_nonpositive, log1p_unit)
+from .kernels import (
+    _F,
+    _LN2_HI,
+    _LN2_LO,
+    _MATH,
+    _ONE,
+    _ZERO,
+    NUM_STATS,
+    STAT_BAD_LABELS,
+    STAT_LOSS,
+    STAT_POSITIVES,
+    STAT_VALID,
+    _cache_compiled_code,
+    _float32_from_bits,
+    _powers,
+    _sum,
+    exp_nonpositive,
+    log1p_unit,
+)
 
 BLOCK = 2048    # positions per block at most: scratch 9 × 8 KB
 BLOCK_LOGITS = 1 << 16   # a block's logits, 256 KB, stay in L2 between its passes

@@ -1,7 +1,6 @@
 """Real Caffe nets for the tests: prototxt text, caffe.Net from it, and the `caffe` tool."""
 import os
 import subprocess
-import sys
 import tempfile
 
 import numpy as np

@@ -1,6 +1,5 @@
 """Random inputs shared by the core and layer tests: logits with both label forms and every
 option, small enough for per-element loops."""
-import numpy as np
 
 GAMMAS = (0.0, 0.5, 1.0, 2.0, 5.0)
 NORMALIZATIONS = ("batch_size", "full", "valid", "positives", "none")
@@ -20,8 +19,9 @@ OPTION_SETS = {
 
 def naive_kwargs(settings, num_classes=3):
     """The same settings in naive_focal_loss's terms."""
-    from focal_loss_layer.params import parse_param_str
     import json
+
+    from focal_loss_layer.params import parse_param_str
     params = parse_param_str(json.dumps(settings))
     return dict(gamma=params.focusing_parameter, alpha=params.alpha,
                 class_weights=params.class_weights(num_classes), normalization=params.normalization,
@@ -71,8 +71,9 @@ def make_softmax_case(rng, shape=(2, 4, 3), ignore_label=None, scale=3.0, ignore
 
 def softmax_kwargs(settings, num_classes):
     """param_str settings in softmax_core.softmax_focal_loss's (and the naive loop's) terms."""
-    from focal_loss_layer.params import parse_softmax_param_str
     import json
+
+    from focal_loss_layer.params import parse_softmax_param_str
     params = parse_softmax_param_str(json.dumps(settings))
     return dict(focusing_parameter=params.focusing_parameter, alpha=params.alpha,
                 class_weights=params.class_weights(num_classes),

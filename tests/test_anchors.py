@@ -5,8 +5,8 @@ import json
 
 import numpy as np
 import pytest
-
 from caffe_nets import focal_layer, input_net, load_net
+
 from focal_loss_layer.errors import InputError, ParamError
 from focal_loss_layer.fast import FocalLossKernel
 from focal_loss_layer.labels import anchor_view, label_form, read_labels

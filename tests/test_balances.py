@@ -12,9 +12,15 @@ import h5py
 import numpy as np
 import pytest
 
-from focal_loss_layer.balances import (UnseenClassWarning, class_balances, class_counts,
-                                       count_label_file, count_labels, format_class_balances,
-                                       main)
+from focal_loss_layer.balances import (
+    UnseenClassWarning,
+    class_balances,
+    class_counts,
+    count_label_file,
+    count_labels,
+    format_class_balances,
+    main,
+)
 from focal_loss_layer.errors import InputError, ParamError
 from focal_loss_layer.params import parse_param_str
 

@@ -9,9 +9,8 @@ import sys
 import tempfile
 import textwrap
 
-import numpy as np
-
 import caffe
+import numpy as np
 from caffe_nets import CAFFE_TOOL, REPO, load_net, run_caffe_tool
 
 VENV_PYTHON = os.path.join(REPO, ".venv", "bin", "python")

@@ -7,7 +7,6 @@ Each case runs tests/caffe_gradient_check/python_loss_gradient_check.cpp in a pr
 hundred forwards of a small blob). The program is compiled on first use, see caffe_gradient_checker.
 """
 import pytest
-
 from caffe_gradient_checker import HERE, CheckerCase, run_checker
 
 SHAPE = (2, 3, 3, 4)   # (N, C, H, W): 72 logits

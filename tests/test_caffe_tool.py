@@ -1,7 +1,6 @@
 """FocalLossLayer under Caffe's command-line tool: a clean run, and each kind of bad input making
 the tool exit non-zero with the layer's message in its output."""
 import pytest
-
 from caffe_nets import focal_layer, run_caffe_tool
 
 

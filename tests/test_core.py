@@ -3,13 +3,13 @@ import json
 
 import numpy as np
 import pytest
-
 from cases import GAMMAS, NORMALIZATIONS, OPTION_SETS, make_case, naive_kwargs
+from gradcheck import assert_matches_central_differences
+from naive_reference import naive_focal_loss
+
 from focal_loss_layer.core import focal_terms, sigmoid_focal_loss
 from focal_loss_layer.labels import read_labels
 from focal_loss_layer.params import parse_param_str
-from gradcheck import assert_matches_central_differences
-from naive_reference import naive_focal_loss
 
 
 def loss_and_grad(logits, labels, settings):

@@ -9,13 +9,25 @@ import time
 
 import numpy as np
 import pytest
-
 from caffe_nets import REPO
 
 from examples.detector import prototxt as detector_prototxt
-from examples.detector.anchors import (ASPECT_RATIOS, IGNORE_LABEL, LEVELS, MAX_LOG_SIZE_DELTA,
-                                       NUM_ANCHORS, OCTAVE_SCALES, Level, assign, box_iou,
-                                       cell_anchors, decode, encode, level_anchors, pyramid_anchors)
+from examples.detector.anchors import (
+    ASPECT_RATIOS,
+    IGNORE_LABEL,
+    LEVELS,
+    MAX_LOG_SIZE_DELTA,
+    NUM_ANCHORS,
+    OCTAVE_SCALES,
+    Level,
+    assign,
+    box_iou,
+    cell_anchors,
+    decode,
+    encode,
+    level_anchors,
+    pyramid_anchors,
+)
 from examples.detector.coco_eval import coco_ground_truth, evaluate
 from examples.detector.data import split_datasets
 from examples.detector.inference import detect, level_candidates
@@ -377,6 +389,7 @@ def tiny_data(tmp_path_factory):
 def train_net(tiny_data):
     """The FL train net (TRAIN phase) reading the tiny data, after one forward and backward."""
     import caffe
+
     from examples.training import prepare_run
     caffe.set_mode_cpu()
     run = prepare_run(os.path.join(REPO, "prototxt", "detector", "solver_focal.prototxt"),

@@ -7,16 +7,25 @@ import sys
 
 import numpy as np
 import pytest
-
 from caffe_nets import REPO
 
 from examples import example_digits, example_grid
 from examples.caffe_log import LossCurves
 from examples.digits_data import DigitImages
-from examples.grid_data import (GRID, IGNORE_LABEL, MAX_POSITIVE_SHARE, STRIDE, make_canvases,
-                                per_class_targets)
-from examples.loss_share import (cumulative_share, loss_share_analysis, share_of_easiest,
-                                 softmax_loss_share_analysis)
+from examples.grid_data import (
+    GRID,
+    IGNORE_LABEL,
+    MAX_POSITIVE_SHARE,
+    STRIDE,
+    make_canvases,
+    per_class_targets,
+)
+from examples.loss_share import (
+    cumulative_share,
+    loss_share_analysis,
+    share_of_easiest,
+    softmax_loss_share_analysis,
+)
 from examples.losses import LABELS, SOFTMAX_LOSSES, losses_of
 
 QUICK_RUN_TIMEOUT = 300

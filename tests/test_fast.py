@@ -8,10 +8,14 @@ import time
 
 import numpy as np
 import pytest
-
 from cases import GAMMAS, NORMALIZATIONS, OPTION_SETS, make_case
-from fast_checks import (assert_float32_close, assert_same_error, assert_threads_bit_identical,
-                         forward_backward)
+from fast_checks import (
+    assert_float32_close,
+    assert_same_error,
+    assert_threads_bit_identical,
+    forward_backward,
+)
+
 from focal_loss_layer import kernels
 from focal_loss_layer.core import sigmoid_focal_loss
 from focal_loss_layer.errors import InputError

@@ -3,11 +3,11 @@ counted by Caffe's own layers, and the levels concatenated into one layer. Both 
 loss and gradients, equal to the numpy core over all anchors divided by max(#positives, 1)."""
 import os
 
+import caffe
 import numpy as np
 import pytest
-
-import caffe
 from caffe_nets import REPO
+
 from focal_loss_layer.core import sigmoid_focal_loss
 from focal_loss_layer.labels import read_labels
 

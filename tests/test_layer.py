@@ -2,12 +2,15 @@
 force_backward, reshape, and the documented errors."""
 import json
 
+import caffe
 import numpy as np
 import pytest
-
-import caffe
-from caffe_nets import (check_force_backward_leaves_bottoms_and_zeroes_label_diff, focal_layer,
-                        input_net, load_net)
+from caffe_nets import (
+    check_force_backward_leaves_bottoms_and_zeroes_label_diff,
+    focal_layer,
+    input_net,
+    load_net,
+)
 from cases import make_case, naive_kwargs
 from naive_reference import naive_focal_loss
 

@@ -2,15 +2,15 @@
 fields (name, loss_weight, propagate_down, include, exclude) onto the layer."""
 import json
 
+import caffe
 import numpy as np
 import pytest
-
-import caffe
 from caffe import layers as L
 from caffe_nets import load_net
+from naive_reference import naive_focal_loss
+
 from focal_loss_layer.errors import ParamError
 from focal_loss_layer.netspec import focal_loss
-from naive_reference import naive_focal_loss
 
 
 def spec_with_focal_loss(**settings):

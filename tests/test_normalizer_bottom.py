@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-
 from caffe_nets import input_net, load_net
 
 LOGITS, LABELS = (2, 3, 4), (2, 4)

@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 
 from focal_loss_layer.errors import ParamError
-from focal_loss_layer.params import (SOFTMAX_PARAM_KEYS, FocalLossParams, SoftmaxFocalLossParams,
-                                     parse_param_str, parse_softmax_param_str)
+from focal_loss_layer.params import (
+    SOFTMAX_PARAM_KEYS,
+    FocalLossParams,
+    SoftmaxFocalLossParams,
+    parse_param_str,
+    parse_softmax_param_str,
+)
 
 
 @pytest.mark.parametrize("text", ["", "   ", "{}"])

@@ -6,9 +6,8 @@ import os
 
 import numpy as np
 import pytest
-from google.protobuf import text_format
-
 from caffe_nets import REPO, run_caffe_tool
+from google.protobuf import text_format
 
 from examples import example_digits, example_grid
 from examples.detector.data import write_data as write_detector_data

@@ -5,14 +5,13 @@ import json
 
 import numpy as np
 import pytest
+from cases import GAMMAS, SOFTMAX_NORMALIZATIONS, SOFTMAX_OPTION_SETS, make_softmax_case, softmax_kwargs
+from gradcheck import assert_matches_central_differences
+from naive_reference import naive_softmax_focal_loss
 
-from cases import (GAMMAS, SOFTMAX_NORMALIZATIONS, SOFTMAX_OPTION_SETS, make_softmax_case,
-                   softmax_kwargs)
 from focal_loss_layer.core import focal_terms
 from focal_loss_layer.errors import InputError
 from focal_loss_layer.softmax_core import softmax_focal_loss, softmax_focal_terms
-from gradcheck import assert_matches_central_differences
-from naive_reference import naive_softmax_focal_loss
 
 SHAPES = [(3, 4), (2, 4, 3), (2, 4, 2, 3)]
 

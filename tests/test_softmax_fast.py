@@ -8,11 +8,14 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from cases import SOFTMAX_NORMALIZATIONS, SOFTMAX_OPTION_SETS, make_softmax_case, softmax_kwargs
+from fast_checks import (
+    assert_float32_close,
+    assert_same_error,
+    assert_threads_bit_identical,
+    forward_backward,
+)
 
-from cases import (SOFTMAX_NORMALIZATIONS, SOFTMAX_OPTION_SETS, make_softmax_case,
-                   softmax_kwargs)
-from fast_checks import (assert_float32_close, assert_same_error, assert_threads_bit_identical,
-                         forward_backward)
 from focal_loss_layer import softmax_kernels
 from focal_loss_layer.errors import InputError
 from focal_loss_layer.fast import PARALLEL_MIN_SIZE, check_finite

@@ -8,7 +8,6 @@ The program fills labels in three ways; for a softmax layer (one class 0..C−1 
 ignore_label = C, so that one position in C + 1 is skipped, as the checker's SoftmaxWithLoss test
 does with its own ignore_label."""
 import pytest
-
 from caffe_gradient_checker import CheckerCase, run_checker
 
 SHAPE = (2, 4, 3, 4)          # (N, C, H, W): 24 positions, 96 logits

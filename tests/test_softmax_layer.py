@@ -3,12 +3,10 @@
 gradients, loss_weight, force_backward, reshape, and the documented errors."""
 import json
 
+import caffe
 import numpy as np
 import pytest
-
-import caffe
-from caffe_nets import (check_force_backward_leaves_bottoms_and_zeroes_label_diff, input_net,
-                        load_net)
+from caffe_nets import check_force_backward_leaves_bottoms_and_zeroes_label_diff, input_net, load_net
 from cases import make_softmax_case, softmax_kwargs
 from gradcheck import assert_gradient_close, numeric_gradient
 from naive_reference import naive_softmax_focal_loss

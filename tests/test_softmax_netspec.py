@@ -2,15 +2,15 @@
 against the softmax keys), Caffe's layer fields onto the layer, and a net that computes the loss."""
 import json
 
+import caffe
 import numpy as np
 import pytest
-
-import caffe
 from caffe import layers as L
 from caffe_nets import load_net
+from naive_reference import naive_softmax_focal_loss
+
 from focal_loss_layer.errors import ParamError
 from focal_loss_layer.netspec import softmax_focal_loss
-from naive_reference import naive_softmax_focal_loss
 
 
 def spec_with_softmax_focal_loss(**settings):

@@ -4,14 +4,26 @@ machinery and the reasons are test_topologies.py's): a monitor with loss_weight 
 propagate_down false, force_backward, logits straight from an Input, a TEST-phase net. At
 focusing_parameter 0 with the default normalization (valid, SoftmaxWithLoss's default) the two
 layers compute the same loss, so any difference is in how the layer plays along with Caffe."""
+import caffe
 import numpy as np
 import pytest
-
-import caffe
 from caffe_nets import load_net
-from test_topologies import (C, D, GAUSS, N, UNDER_TEST, compare, compare_runs, forward_backward,
-                             input_layer, loss_layer, loss_variants, sentinel, set_inputs,
-                             set_params)
+from test_topologies import (
+    GAUSS,
+    UNDER_TEST,
+    C,
+    D,
+    N,
+    compare,
+    compare_runs,
+    forward_backward,
+    input_layer,
+    loss_layer,
+    loss_variants,
+    sentinel,
+    set_inputs,
+    set_params,
+)
 
 H, W = 3, 4
 

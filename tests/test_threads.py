@@ -8,8 +8,8 @@ import time
 
 import numpy as np
 import pytest
-
 from cases import make_case
+
 from focal_loss_layer import threads
 from focal_loss_layer.errors import ParamError
 from focal_loss_layer.fast import PARALLEL_MIN_SIZE, FocalLossKernel

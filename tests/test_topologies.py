@@ -20,10 +20,9 @@ Every net here is real Caffe (caffe.Net / caffe.SGDSolver from prototxt text), n
 unless a case says so; the learnable layers' parameters are set from numpy so that twins start
 identical. Agreement: |focal - sce| <= TOL * max(1, |sce|) per element (gradients are O(0.1-1)).
 """
+import caffe
 import numpy as np
 import pytest
-
-import caffe
 from caffe_nets import load_net
 
 TOL = 1e-5

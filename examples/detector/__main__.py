@@ -14,10 +14,10 @@ import time
 # Before pycaffe is imported: keep glog's INFO flood out of the terminal.
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-from ..progress import note, shown, stage   # noqa: E402
-from ..report import write_results   # noqa: E402
-from . import experiment, figures   # noqa: E402
-from .report import table   # noqa: E402
+from ..progress import note, shown, stage  # noqa: E402
+from ..report import write_results  # noqa: E402
+from . import experiment, figures  # noqa: E402
+from .report import table  # noqa: E402
 
 
 def main(argv=None) -> int:

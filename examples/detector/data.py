@@ -17,8 +17,16 @@ import numpy as np
 
 from ..hdf5_files import write_hdf5_source
 from .anchors import LEVELS
-from .scenes import (CANVAS, DIGITS_PER_SCENE, NUM_CLASSES, Scenes, make_scenes,
-                     padded_ground_truth, split_sources, unpadded_ground_truth)
+from .scenes import (
+    CANVAS,
+    DIGITS_PER_SCENE,
+    NUM_CLASSES,
+    Scenes,
+    make_scenes,
+    padded_ground_truth,
+    split_sources,
+    unpadded_ground_truth,
+)
 from .targets import anchors_per_image, dataset_targets
 
 SPLITS = ("train", "val", "test")

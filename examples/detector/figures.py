@@ -12,13 +12,13 @@ from typing import Dict, List
 import matplotlib
 
 matplotlib.use("Agg")   # files only
-import matplotlib.pyplot as plt   # noqa: E402
-import numpy as np   # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
-from .data import read_split   # noqa: E402
-from .experiment import DRAW_SCORE, NAME   # noqa: E402
-from .nms import nms   # noqa: E402
-from ..plots import plot_loss_share   # noqa: E402
+from ..plots import plot_loss_share  # noqa: E402
+from .data import read_split  # noqa: E402
+from .experiment import DRAW_SCORE, NAME  # noqa: E402
+from .nms import nms  # noqa: E402
 
 COLORS = {"focal": "tab:blue", "ce": "tab:red"}
 DISPLAY_IOU = 0.5

@@ -26,7 +26,7 @@ def deploy_outputs(deploy_prototxt: str, weights: str, images: np.ndarray,
                    levels: Sequence[Level] = LEVELS, batch_size: int = 50) -> Dict[str, np.ndarray]:
     """Forward images (N, 1, S, S) through the deploy net with the trained weights; return
     {"cls_score_<l>": logits (N, A*C, H, W), "box_pred_<l>": deltas (N, A*4, H, W)} per level."""
-    import caffe   # here, so that the rest of the package loads without Caffe
+    import caffe  # here, so that the rest of the package loads without Caffe
     caffe.set_mode_cpu()
     net = caffe.Net(deploy_prototxt, caffe.TEST, weights=weights)
     names = [f"{kind}_{l.name}" for l in levels for kind in ("cls_score", "box_pred")]

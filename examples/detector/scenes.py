@@ -16,7 +16,7 @@ from skimage.transform import resize
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from ..digits_data import NUM_CLASSES   # noqa: F401  (classes 1..NUM_CLASSES: digit + 1)
+from ..digits_data import NUM_CLASSES  # noqa: F401  (classes 1..NUM_CLASSES: digit + 1)
 
 CANVAS = 128
 # Digit heights in pixels, drawn log-uniformly (objects of 10 to 40 pixels: 3 octaves of anchors
