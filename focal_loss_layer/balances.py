@@ -1,17 +1,23 @@
 """Class balances from data: per-class weights for param_str's `class_balances`.
 
     python -m focal_loss_layer.balances results/data/digit_grid/train.txt --ignore-label -1
+    python -m focal_loss_layer.balances seg_train.txt --ignore-label 255 --layer softmax
 
 reads the labels an HDF5Data layer would feed the loss (one .h5 file, or a `source` list of .h5
-files), counts the positives of each class 1..C, and prints the counts and a param_str fragment
-`'class_balances': [w1, ..., wC]`. From Python: `class_counts(labels, ...)` and
-`class_balances(counts, ...)`.
+files), counts the samples of each class, and prints the counts and a param_str fragment
+`'class_balances': [...]`, one weight per class of the layer the weights are for (--layer):
 
-Counts, n_c for class c = 1..C (positives only; background and ignored entries never count):
+    sigmoid (default): FocalLossLayer, class ids 1..C, 0 = background (never weighed).
+    softmax: SoftmaxFocalLossLayer, class ids 0..C−1; every label is a class, 0 included.
+
+From Python: `class_counts(labels, ..., layer=...)` and `class_balances(counts, ..., layer=...)`.
+
+Counts, n_c per class id c (background and ignored entries never count):
     class indices (N, *spatial) or (N, 1, *spatial): n_c = #{entries equal to c}, ignore_label
-        entries skipped, 0 = background.
-    per-class targets (N, C, *spatial) in [0, 1]: n_c = Σ of channel c−1 over its entries that
-        are not ignore_label (soft targets count fractionally).
+        entries skipped; for the sigmoid layer 0 is background and c runs 1..C, for the softmax
+        layer c runs 0..C−1.
+    per-class targets (N, C, *spatial) in [0, 1] (sigmoid layer only): n_c = Σ of channel c−1
+        over its entries that are not ignore_label (soft targets count fractionally).
 
 Weights, normalised to mean 1 over the C classes:
     "inverse_frequency":  w_c ∝ 1 / n_c
@@ -39,11 +45,14 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from .errors import InputError, ParamError
-from .labels import INDICES, TARGETS, check_labels
+from .labels import CLASSES, INDICES, TARGETS, check_labels
+from .params import SIGMOID, SOFTMAX, LayerSpec, class_id_range
 
 METHODS = ("effective_number", "inverse_frequency")
 FORMS = ("auto", INDICES, TARGETS)
 DEFAULT_BETA = 0.999
+# The layer the weights are for: its class ids (params' CLASS_ID_BASE) and the label forms it reads.
+LAYERS = {"sigmoid": SIGMOID, "softmax": SOFTMAX}
 
 
 class UnseenClassWarning(UserWarning):
@@ -52,11 +61,13 @@ class UnseenClassWarning(UserWarning):
 
 @dataclass
 class LabelCounts:
-    """Positives per class and what was decided on the way.
+    """Samples per class and what was decided on the way.
 
-    counts: (C,) float64, n_c for class ids 1..C (channel c−1).
-    background: index-form entries equal to 0 (None for per-class targets).
-    entries / ignored: label values read / skipped as ignore_label."""
+    counts: (C,) float64, n_c for the layer's class ids (channel c − first_class_id).
+    background: index-form entries equal to 0 for the sigmoid layer (None for per-class targets
+    and for the softmax layer, where 0 is a class).
+    entries / ignored: label values read / skipped as ignore_label.
+    layer: the layer the counts are for ("FocalLossLayer" or "SoftmaxFocalLossLayer")."""
 
     counts: np.ndarray
     form: str
@@ -66,32 +77,42 @@ class LabelCounts:
     ignored: int
     background: Optional[int]
     files: Tuple[str, ...] = field(default=())
+    layer: str = SIGMOID.layer
+    first_class_id: int = 1
 
     @property
     def num_classes(self) -> int:
         return len(self.counts)
 
+    @property
+    def class_ids(self) -> List[int]:
+        return list(range(self.first_class_id, self.first_class_id + self.num_classes))
+
 
 # ---------------------------------------------------------------- counting
 
 def class_counts(labels, num_classes: Optional[int] = None, form: str = "auto",
-                 ignore_label: Optional[int] = None) -> np.ndarray:
-    """n_c for classes 1..C, shape (C,) float64. num_classes None infers C (targets: axis 1;
-    indices: the largest label). form: "auto", "indices" or "targets" (see count_labels)."""
-    return count_labels(labels, num_classes, form, ignore_label).counts
+                 ignore_label: Optional[int] = None, layer: str = "sigmoid") -> np.ndarray:
+    """n_c per class, shape (C,) float64: classes 1..C for layer "sigmoid" (FocalLossLayer,
+    0 = background), 0..C−1 for layer "softmax" (SoftmaxFocalLossLayer). num_classes None infers
+    C (targets: axis 1; indices: the largest label). form: "auto", "indices" or "targets" (see
+    count_labels)."""
+    return count_labels(labels, num_classes, form, ignore_label, layer=layer).counts
 
 
 def count_labels(labels, num_classes: Optional[int] = None, form: str = "auto",
-                 ignore_label: Optional[int] = None, where: str = "labels") -> LabelCounts:
+                 ignore_label: Optional[int] = None, where: str = "labels",
+                 layer: str = "sigmoid") -> LabelCounts:
     """class_counts, with the form and class count it settled on and the entry totals.
 
-    form "auto" decides by shape, then by value: (N,) and (N, 1, ...) are indices; an axis 1
-    that differs from num_classes means indices; otherwise targets if every non-ignored value
-    lies in [0, 1], else indices. Only index labels (N, W) holding nothing but 0 and 1 are truly
-    ambiguous with (N, C) targets; auto reads them as targets and form_reason says so."""
-    num_classes, ignore_label = _check_settings(num_classes, form, ignore_label)
-    return _combine([_tally(np.asarray(labels), where, num_classes, form, ignore_label)],
-                    num_classes)
+    Layer "sigmoid": form "auto" decides by shape, then by value: (N,) and (N, 1, ...) are
+    indices; an axis 1 that differs from num_classes means indices; otherwise targets if every
+    non-ignored value lies in [0, 1], else indices. Only index labels (N, W) holding nothing but
+    0 and 1 are truly ambiguous with (N, C) targets; auto reads them as targets and form_reason
+    says so. Layer "softmax" reads class indices only (one class per position)."""
+    num_classes, ignore_label, spec = _check_settings(num_classes, form, ignore_label, layer)
+    return _combine([_tally(np.asarray(labels), where, num_classes, form, ignore_label, spec)],
+                    num_classes, spec)
 
 
 @dataclass
@@ -108,15 +129,19 @@ class _Tally:
 
 
 def _tally(labels: np.ndarray, where: str, num_classes: Optional[int], form: str,
-           ignore_label: Optional[int]) -> _Tally:
+           ignore_label: Optional[int], spec: LayerSpec) -> _Tally:
     if labels.size == 0 or labels.ndim == 0:
         raise InputError(f"{where} holds no labels (shape {labels.shape}); expected class "
                          "indices (N, *spatial) or per-class targets (N, C, *spatial)")
     if labels.dtype.kind not in "biuf":
         raise InputError(f"{where} has dtype {labels.dtype}; labels must be numbers")
     valid = labels != ignore_label if ignore_label is not None else np.ones(labels.shape, bool)
-    form, reason = _resolve_form(labels, valid, form, num_classes, where)
-    check_labels(labels, form, num_classes, ignore_label, where)
+    if spec is SOFTMAX:
+        form, reason = INDICES, f"{spec.layer} reads one class index 0..C-1 per position"
+        check_labels(labels, CLASSES, num_classes, ignore_label, where)
+    else:
+        form, reason = _resolve_form(labels, valid, form, num_classes, where)
+        check_labels(labels, form, num_classes, ignore_label, where)
     if form == TARGETS:
         # Σ over every axis but the class axis; ignored entries contribute nothing.
         axes = (0,) + tuple(range(2, labels.ndim))
@@ -126,18 +151,41 @@ def _tally(labels: np.ndarray, where: str, num_classes: Optional[int], form: str
     return _Tally(where, form, reason, per_value, labels.size, labels.size - int(valid.sum()))
 
 
-def _check_settings(num_classes, form, ignore_label):
+def _check_settings(num_classes, form, ignore_label, layer):
+    """(num_classes, ignore_label, the layer's LayerSpec); ParamError for a value not allowed."""
+    spec = _layer_spec(layer)
+    first = spec.params_type.CLASS_ID_BASE
     if num_classes is not None and not (_is_int(num_classes) and num_classes >= 1):
         raise ParamError(f"num_classes = {num_classes!r} is not allowed: num_classes must be an "
-                         "integer >= 1 (the C of classes 1..C), or None to infer it")
+                         f"integer >= 1 (the C of classes {class_id_range(first, 'C')}), or None to "
+                         "infer it")
     if form not in FORMS:
         raise ParamError(f"form = {form!r} is not allowed: form must be one of "
                          + ", ".join(repr(f) for f in FORMS))
+    if spec is SOFTMAX and form == TARGETS:
+        raise ParamError(f"form = {form!r} is not allowed with layer 'softmax': {spec.layer} "
+                         "reads one class index per position, (N, *spatial) or (N, 1, *spatial); "
+                         "form must be 'auto' or 'indices' (per-class targets are for layer "
+                         "'sigmoid', FocalLossLayer)")
     if ignore_label is not None and not _is_int(ignore_label):
         raise ParamError(f"ignore_label = {ignore_label!r} is not allowed: ignore_label must be "
                          "an integer (e.g. -1 or 255) or None")
     return (None if num_classes is None else int(num_classes),
-            None if ignore_label is None else int(ignore_label))
+            None if ignore_label is None else int(ignore_label), spec)
+
+
+def _layer_spec(layer) -> LayerSpec:
+    if isinstance(layer, str) and layer in LAYERS:
+        return LAYERS[layer]
+    raise ParamError(f"layer = {layer!r} is not allowed: layer must be one of "
+                     + ", ".join(f"{name!r} ({_describe(spec)})" for name, spec in LAYERS.items()))
+
+
+def _describe(spec: LayerSpec) -> str:
+    """'FocalLossLayer, class ids 1..C, 0 = background' and the like."""
+    first = spec.params_type.CLASS_ID_BASE
+    return (f"{spec.layer}, class ids {class_id_range(first, 'C')}"
+            + (", 0 = background" if first else ", 0 is a class"))
 
 
 def _is_int(value) -> bool:
@@ -170,7 +218,8 @@ def _resolve_form(labels, valid, form, num_classes, where) -> Tuple[str, str]:
     return INDICES, f"shape {shape} holds values outside [0, 1]"
 
 
-def _combine(tallies: Sequence[_Tally], num_classes: Optional[int]) -> LabelCounts:
+def _combine(tallies: Sequence[_Tally], num_classes: Optional[int],
+             spec: LayerSpec) -> LabelCounts:
     first = tallies[0]
     for other in tallies[1:]:
         if other.form != first.form:
@@ -192,6 +241,14 @@ def _combine(tallies: Sequence[_Tally], num_classes: Optional[int]) -> LabelCoun
     width = max(len(t.per_value) for t in tallies)
     per_value = np.sum([np.pad(t.per_value, (0, width - len(t.per_value))) for t in tallies],
                        axis=0)
+    if spec is SOFTMAX:
+        # Every label is a class, 0 included: no background column to drop.
+        num_classes, reason = ((width, "inferred: the largest label + 1") if num_classes is None
+                               else (num_classes, "given"))
+        counts = np.zeros(num_classes)
+        counts[:width] = per_value
+        return LabelCounts(counts, INDICES, first.form_reason, reason, entries, ignored, None,
+                           (), spec.layer, 0)
     if num_classes is None:
         if width <= 1:
             raise InputError(f"every non-ignored label in {_names(tallies)} is 0 (background): "
@@ -213,16 +270,19 @@ def _names(tallies) -> str:
 # ---------------------------------------------------------------- weights
 
 def class_balances(counts, method: str = "effective_number",
-                   beta: Optional[float] = None) -> np.ndarray:
+                   beta: Optional[float] = None, layer: str = "sigmoid") -> np.ndarray:
     """Per-class weights w_c from counts n_c, shape (C,), mean 1 over the C classes.
 
         inverse_frequency:  w_c ∝ 1/n_c
         effective_number:   w_c ∝ (1 − β)/(1 − β^n_c), β ∈ [0, 1), default 0.999 (Cui et al. 2019)
 
     Classes with n_c = 0 get the largest weight of the seen classes (an UnseenClassWarning says
-    which); see the module docstring for why not 0. beta is only read by effective_number."""
+    which); see the module docstring for why not 0. beta is only read by effective_number.
+    layer ("sigmoid": counts of class ids 1..C, "softmax": 0..C−1) only names the class ids in
+    messages; the weights are the same."""
     beta = _check_method(method, beta)
-    n = _check_counts(counts)
+    first = _layer_spec(layer).params_type.CLASS_ID_BASE
+    n = _check_counts(counts, first)
     seen = n > 0
     weights = np.empty_like(n)
     if method == "inverse_frequency":
@@ -234,7 +294,7 @@ def class_balances(counts, method: str = "effective_number",
     if not seen.all():
         largest = weights[seen].max()
         weights[~seen] = largest
-        unseen = np.flatnonzero(~seen) + 1
+        unseen = np.flatnonzero(~seen) + first
         listed = ", ".join(str(c) for c in unseen[:10]) + (" ..." if len(unseen) > 10 else "")
         warnings.warn(
             f"{len(unseen)} class(es) have no samples (n_c = 0): class id(s) {listed}. Their "
@@ -265,15 +325,15 @@ def _check_method(method, beta) -> float:
     return beta
 
 
-def _check_counts(counts) -> np.ndarray:
+def _check_counts(counts, first_class_id: int) -> np.ndarray:
     n = np.asarray(counts, dtype=np.float64)
     if n.ndim != 1 or n.size == 0:
         raise InputError(f"counts must be one count per class, shape (C,); got shape {n.shape}")
     bad = ~(np.isfinite(n) & (n >= 0))
     if bad.any():
         i = int(np.argmax(bad))
-        raise InputError(f"counts hold {n[i].item()!r} for class {i + 1}: counts must be finite "
-                         "and >= 0")
+        raise InputError(f"counts hold {n[i].item()!r} for class {i + first_class_id}: counts "
+                         "must be finite and >= 0")
     if not n.any():
         raise InputError(f"every one of the {n.size} class counts is 0: no class has a sample, "
                          "so there is nothing to balance")
@@ -295,17 +355,19 @@ def _check_digits(digits):
 # ---------------------------------------------------------------- HDF5 files
 
 def count_label_file(path: str, dataset: str = "label", num_classes: Optional[int] = None,
-                     form: str = "auto", ignore_label: Optional[int] = None) -> LabelCounts:
-    """Counts over one HDF5 file, or over every file of an HDF5Data `source` list.
+                     form: str = "auto", ignore_label: Optional[int] = None,
+                     layer: str = "sigmoid") -> LabelCounts:
+    """Counts over one HDF5 file, or over every file of an HDF5Data `source` list, for layer
+    "sigmoid" or "softmax" (as count_labels).
 
     A source list is read as Caffe reads it: whitespace-separated paths (`file >> line`), each
     opened as written, so relative paths are relative to the current working directory, not to
     the list's folder. Run this from where `caffe train` runs, and it counts what Caffe reads."""
-    num_classes, ignore_label = _check_settings(num_classes, form, ignore_label)
+    num_classes, ignore_label, spec = _check_settings(num_classes, form, ignore_label, layer)
     files = hdf5_files(path)
     tallies = [_tally(_read_dataset(f, dataset), f"{f} dataset {dataset!r}", num_classes, form,
-                      ignore_label) for f in files]
-    counts = _combine(tallies, num_classes)
+                      ignore_label, spec) for f in files]
+    counts = _combine(tallies, num_classes, spec)
     counts.files = tuple(files)
     return counts
 
@@ -359,13 +421,18 @@ def _read_dataset(path: str, name: str) -> np.ndarray:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m focal_loss_layer.balances",
-        description="Count the positives of each class in HDF5 labels and print class_balances "
-                    "weights (mean 1) for the FocalLossLayer's param_str.")
+        description="Count the samples of each class in HDF5 labels and print class_balances "
+                    "weights (mean 1) for the param_str of FocalLossLayer (--layer sigmoid) or "
+                    "SoftmaxFocalLossLayer (--layer softmax).")
     parser.add_argument("path", help="an HDF5 file, or an HDF5Data source list (.txt of .h5 "
                                      "paths; relative paths are read from the working directory, "
                                      "as Caffe does)")
     parser.add_argument("--dataset", default="label", help="label dataset name (default: label)")
-    parser.add_argument("--form", default="auto", help="auto (default), indices or targets")
+    parser.add_argument("--layer", default="sigmoid", choices=tuple(LAYERS),
+                        help="the layer the weights are for: sigmoid (default) = "
+                             f"{_describe(SIGMOID)}; softmax = {_describe(SOFTMAX)}")
+    parser.add_argument("--form", default="auto", help="auto (default), indices or targets "
+                                                       "(targets: --layer sigmoid only)")
     parser.add_argument("--num-classes", type=int, help="C; default: inferred (targets: axis 1, "
                                                         "indices: the largest label)")
     parser.add_argument("--ignore-label", type=int, help="label value to skip")
@@ -381,10 +448,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _check_method(args.method, args.beta)  # before reading what may be gigabytes of labels
         _check_digits(args.digits)
         counts = count_label_file(args.path, args.dataset, args.num_classes, args.form,
-                                  args.ignore_label)
+                                  args.ignore_label, args.layer)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UnseenClassWarning)
-            weights = class_balances(counts.counts, args.method, args.beta)
+            weights = class_balances(counts.counts, args.method, args.beta, args.layer)
         fragment = format_class_balances(weights, args.digits)
     except (InputError, ParamError) as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
@@ -394,6 +461,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         DEFAULT_BETA if args.beta is None else args.beta)
     if args.json:
         print(json.dumps({
+            "layer": counts.layer, "class_ids": counts.class_ids,
             "files": list(counts.files), "dataset": args.dataset, "form": counts.form,
             "form_reason": counts.form_reason, "num_classes": counts.num_classes,
             "num_classes_reason": counts.num_classes_reason, "ignore_label": args.ignore_label,
@@ -411,7 +479,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _report(counts: LabelCounts, weights, args, beta, fragment) -> str:
     files = counts.files
+    first = counts.first_class_id
     lines = [
+        f"layer    {counts.layer} (--layer {args.layer}): class ids {first}..{counts.class_ids[-1]}"
+        + (", 0 = background" if first else ", 0 is a class"),
         f"labels   {args.path}: {len(files)} HDF5 file(s), dataset {args.dataset!r}, "
         f"{counts.entries:,} label values",
         f"form     {counts.form} ({counts.form_reason})",
@@ -423,10 +494,12 @@ def _report(counts: LabelCounts, weights, args, beta, fragment) -> str:
         f"{'class':>5}  {'count':>14}  {'share':>7}  {'weight':>10}"]
     total = counts.counts.sum()
     if counts.background is not None:
-        lines.append(f"{0:>5}  {counts.background:>14,}  {'':>7}  {'-':>10}  background")
-    for c, (n, w) in enumerate(zip(counts.counts, weights), 1):
+        lines.append(f"{0:>5}  {counts.background:>14,}  {'':>7}  {'-':>10}  background "
+                     "(--layer softmax counts 0 as a class)")
+    for c, n, w in zip(counts.class_ids, counts.counts, weights):
         lines.append(f"{c:>5}  {n:>14,.10g}  {n / total:>7.2%}  {w:>10.{args.digits}g}")
-    lines += ["", f"param_str fragment ({args.digits} significant digits):", fragment]
+    lines += ["", f"param_str fragment for {counts.layer} ({args.digits} significant digits):",
+              fragment]
     return "\n".join(lines)
 
 

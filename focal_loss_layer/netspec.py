@@ -5,14 +5,18 @@
     n.loss = focal_loss(n.score, n.label, focusing_parameter=2, alpha=0.25)
     n.monitor = focal_loss(n.score, n.label, loss_weight=0, include=dict(phase=caffe.TEST))
     n.seg_loss = softmax_focal_loss(n.seg_score, n.seg_label, ignore_label=255)
+
+Settings may be numpy values: class_balances=balances.class_balances(counts) (an ndarray),
+alpha=np.float32(0.25); they are written into param_str as the Python numbers they hold.
 """
 import json
 
+import numpy as np
 from caffe import layers as L
 from caffe.proto import caffe_pb2
 
 from .errors import ParamError
-from .params import SIGMOID, SOFTMAX, LayerSpec, parse_layer_param_str
+from .params import SIGMOID, SOFTMAX, LayerSpec, parse_layer_param_str, parse_layer_settings
 
 # LayerParameter fields a caller may set (name, propagate_down, include, exclude, loss_weight,
 # param, …); the layer's type, blobs and python_param are this helper's to write.
@@ -49,10 +53,36 @@ def _python_loss(spec: LayerSpec, logits, labels, loss_weight, keywords):
             "loss_param is not allowed: a Python layer sees only its param_str, so Caffe's "
             "loss_param { normalization, ignore_label } would be silently ignored; pass "
             "normalization=... and ignore_label=... as keywords instead")
-    settings = {k: v for k, v in keywords.items() if k in spec.keys or k not in _LAYER_FIELDS}
+    settings = {k: _plain(v) for k, v in keywords.items()
+                if k in spec.keys or k not in _LAYER_FIELDS}
     layer_fields = {k: v for k, v in keywords.items() if k not in settings}
-    param_str = json.dumps(settings, sort_keys=True)
-    parse_layer_param_str(param_str, spec)   # unknown keys fail here, with a "did you mean"
+    # Checked as given (unknown keys fail here, with a "did you mean"; {1: 2, '1': 3} names
+    # class 1 twice), then once more as the layer will read the text.
+    parse_layer_settings(settings, spec)
+    param_str = json.dumps(_string_keys(settings), sort_keys=True)
+    parse_layer_param_str(param_str, spec)
     return L.Python(logits, labels, loss_weight=loss_weight, **layer_fields,
                     python_param=dict(module="focal_loss_layer", layer=spec.layer,
                                       param_str=param_str))
+
+
+def _plain(value):
+    """value with numpy scalars and arrays replaced by the Python numbers and lists they hold
+    (np.float32(0.25) -> 0.25, array([1., 2.]) -> [1.0, 2.0]), which json can write."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _string_keys(value):
+    """Dict keys as strings, as JSON writes them (class id 2 -> '2', which the layer reads as
+    class 2); done here so that sort_keys never compares an int with a str."""
+    if isinstance(value, dict):
+        return {str(k): _string_keys(v) for k, v in value.items()}
+    return value

@@ -19,6 +19,7 @@ import ast
 import difflib
 import json
 import math
+import re
 from dataclasses import dataclass, fields
 from typing import ClassVar, Mapping, Optional, Tuple, Union
 
@@ -31,6 +32,8 @@ NORMALIZATIONS = ("batch_size", "full", "valid", "positives", "none")
 SOFTMAX_NORMALIZATIONS = ("valid", "full", "batch_size", "none")
 
 ClassBalances = Union[None, Tuple[float, ...], Tuple[Tuple[int, float], ...]]
+# Integer settings live in Caffe's int32 (LossParameter.ignore_label is one, blob dims are too).
+INT32_MIN, INT32_MAX = -2 ** 31, 2 ** 31 - 1
 
 
 class _ClassBalanced:
@@ -44,7 +47,7 @@ class _ClassBalanced:
         weights = np.ones(num_classes)
         if self.class_balances is None:
             return weights
-        ids = _id_range(self.CLASS_ID_BASE, num_classes)
+        ids = class_id_range(self.CLASS_ID_BASE, num_classes)
         if not self.class_balances_by_id:
             if len(self.class_balances) != num_classes:
                 raise ParamError(
@@ -63,7 +66,7 @@ class _ClassBalanced:
         return weights
 
 
-def _id_range(base: int, num_classes) -> str:
+def class_id_range(base: int, num_classes) -> str:
     """'1..3' for base 1, C = 3; '0..C-1' for base 0 and C the letter."""
     last = f"{num_classes}-1" if isinstance(num_classes, str) else num_classes - 1
     return f"{base}..{num_classes if base else last}"
@@ -158,7 +161,12 @@ def parse_softmax_param_str(param_str: str) -> SoftmaxFocalLossParams:
 
 def parse_layer_param_str(param_str: str, spec: LayerSpec):
     """param_str read and checked against spec's keys; returns a spec.params_type."""
-    raw = _read_mapping(param_str)
+    return parse_layer_settings(_read_mapping(param_str), spec)
+
+
+def parse_layer_settings(raw: Mapping, spec: LayerSpec):
+    """Settings already read into a mapping (param_str's dict, or NetSpec's keywords) checked
+    against spec's keys; returns a spec.params_type. ParamError for anything not allowed."""
     keys = spec.keys
     unknown = [key for key in raw if key not in keys]
     if unknown:
@@ -170,7 +178,8 @@ def parse_layer_param_str(param_str: str, spec: LayerSpec):
         hint = ([spec.other_names[key]] if key in spec.other_names
                 else difflib.get_close_matches(str(key), keys, n=1))
         raise ParamError(
-            f"unknown param_str key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            f"unknown param_str key {_show(key)}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
             + f"; allowed keys: {', '.join(keys)}")
     settings = {}
     if "focusing_parameter" in raw:
@@ -183,14 +192,15 @@ def parse_layer_param_str(param_str: str, spec: LayerSpec):
         settings.update(normalization=_normalization(raw["normalization"], spec),
                         normalization_given=True)
     if "num_anchors" in raw:
-        value = raw["num_anchors"]
-        if not (_is_number(value) and math.isfinite(value) and float(value).is_integer()
-                and value >= 1):
-            raise ParamError(f"num_anchors = {value!r} is not allowed: num_anchors must be a "
-                             "whole number >= 1 (A anchors per position; logits (N, A*C, ...))")
-        settings["num_anchors"] = int(value)
+        settings["num_anchors"] = _integer(
+            raw, "num_anchors", low=1,
+            allowed=f"a whole number >= 1 and <= {INT32_MAX} (A anchors per position; logits "
+                    "(N, A*C, ...))")
     if raw.get("ignore_label") is not None:
-        settings["ignore_label"] = _integer(raw, "ignore_label")
+        settings["ignore_label"] = _integer(
+            raw, "ignore_label", low=INT32_MIN,
+            allowed=f"an integer (e.g. -1 or 255) in {INT32_MIN}..{INT32_MAX} (Caffe's int32), "
+                    "or null/None for no ignored label")
     if "label_smoothing" in raw:
         settings["label_smoothing"] = _number(raw, "label_smoothing", low=0.0, high=1.0,
                                               high_open=True, allowed="a number in [0, 1)")
@@ -200,50 +210,110 @@ def parse_layer_param_str(param_str: str, spec: LayerSpec):
     return spec.params_type(**settings)
 
 
+_NOT_A_DICT = ("param_str {} is not a JSON object or Python dict literal (only literals are "
+               "read, never code); example: \"{{'focusing_parameter': 2, 'alpha': 0.25}}\"")
+
+
 def _read_mapping(param_str: str) -> Mapping:
     text = (param_str or "").strip()
     if not text:
         return {}
     try:
-        value = json.loads(text)
-    except ValueError:
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            raise ParamError(
-                f"param_str {_short(text)} is not a JSON object or Python dict literal (only "
-                "literals are read, never code); example: "
-                "\"{'focusing_parameter': 2, 'alpha': 0.25}\"") from None
+        value = json.loads(text, object_pairs_hook=_unique_keys)
+    except ParamError:
+        raise
+    except (ValueError, RecursionError):
+        value = _python_literal(text)
     if not isinstance(value, dict):
         raise ParamError(f"param_str must be a dict of settings, got {type(value).__name__} "
                          f"{_short(text)}; example: \"{{'focusing_parameter': 2}}\"")
     return value
 
 
+def _python_literal(text: str):
+    """ast.literal_eval of text (never code), refusing a key given twice in one dict, which
+    literal_eval, like json.loads, would let the last one win silently."""
+    try:
+        tree = ast.parse(text, mode="eval")
+        dict_keys = [[ast.literal_eval(key) for key in node.keys]
+                     for node in ast.walk(tree) if isinstance(node, ast.Dict)]
+        value = ast.literal_eval(tree)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        raise ParamError(_NOT_A_DICT.format(_short(text))) from None
+    for keys in dict_keys:
+        _unique_keys([(key, None) for key in keys])
+    return value
+
+
+def _unique_keys(pairs) -> dict:
+    """dict(pairs); ParamError if a key comes twice (1, 1.0 and True count as one, as in a
+    Python dict)."""
+    result = {}
+    for key, value in pairs:
+        if key in result:
+            first = next(k for k in result if k == key)
+            also = f" (the second time as {_show(key)})" if repr(first) != repr(key) else ""
+            raise ParamError(f"param_str gives the key {_show(first)} twice in one dict{also}: "
+                             "give each key once (otherwise the last would silently win)")
+        result[key] = value
+    return result
+
+
 def _short(text: str, limit: int = 120) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _show(value, limit: int = 60) -> str:
+    """repr(value), shortened: a 400-digit number or a long string would bury the message."""
+    if isinstance(value, int) and value.bit_length() > 3 * limit:
+        # repr of an int over 4300 digits raises; its length is all the reader needs.
+        return f"<an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits>"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _finite_float(value) -> Optional[float]:
+    """value as a finite float, or None: not a number, a bool, NaN or ±inf, or an int beyond
+    float range (float(10**400) raises OverflowError)."""
+    if not _is_number(value):
+        return None
+    try:
+        result = float(value)
+    except OverflowError:
+        return None
+    return result if math.isfinite(result) else None
+
+
+def _whole_number(value) -> Optional[int]:
+    """value as an int if it is a whole number (an int, or a float without fraction), else None."""
+    if _is_number(value) and isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return None
+
+
 def _number(raw, key, *, allowed, low=None, high=None, high_open=False) -> float:
     value = raw[key]
-    ok = _is_number(value) and math.isfinite(value)
-    ok = ok and (low is None or value >= low)
-    ok = ok and (high is None or (value < high if high_open else value <= high))
+    number = _finite_float(value)
+    ok = number is not None
+    ok = ok and (low is None or number >= low)
+    ok = ok and (high is None or (number < high if high_open else number <= high))
     if not ok:
-        raise ParamError(f"{key} = {value!r} is not allowed: {key} must be {allowed}")
-    return float(value)
+        raise ParamError(f"{key} = {_show(value)} is not allowed: {key} must be {allowed}")
+    return number
 
 
-def _integer(raw, key) -> int:
+def _integer(raw, key, *, low, allowed) -> int:
     value = raw[key]
-    if _is_number(value) and math.isfinite(value) and float(value).is_integer():
-        return int(value)
-    raise ParamError(f"{key} = {value!r} is not allowed: {key} must be an integer "
-                     "(e.g. -1 or 255) or null/None for no ignored label")
+    number = _whole_number(value)
+    if number is None or not low <= number <= INT32_MAX:
+        raise ParamError(f"{key} = {_show(value)} is not allowed: {key} must be {allowed}")
+    return number
 
 
 def _normalization(value, spec: LayerSpec) -> str:
@@ -251,39 +321,55 @@ def _normalization(value, spec: LayerSpec) -> str:
         return value.lower()
     why = (f" for {spec.layer}: {value.lower()!r} is sigmoid-only ({spec.not_here[value.lower()]})"
            if isinstance(value, str) and value.lower() in spec.not_here else "")
-    raise ParamError(f"normalization = {value!r} is not allowed{why}: normalization must be one "
+    raise ParamError(f"normalization = {_show(value)} is not allowed{why}: normalization must be one "
                      "of " + ", ".join(repr(n) for n in spec.normalizations))
 
 
 def _balance_weight(class_key, weight) -> float:
-    if not (_is_number(weight) and math.isfinite(weight) and weight >= 0):
-        raise ParamError(f"class_balances weight {weight!r} for class {class_key!r} is not "
-                         "allowed: weights must be finite numbers >= 0")
-    return float(weight)
+    number = _finite_float(weight)
+    if number is None or number < 0:
+        raise ParamError(f"class_balances weight {_show(weight)} for class {_show(class_key)} is "
+                         "not allowed: weights must be finite numbers >= 0")
+    return number
 
 
 def _class_balances(value, base: int):
     """A list/tuple of C weights, or a dict {class id (int or digit string): weight}; class ids
-    start at base."""
+    start at base, and no class may be named twice ({'1': 2, 1: 3})."""
     if isinstance(value, (list, tuple)):
         if not value:
             raise ParamError("class_balances = [] is not allowed: give one weight per class")
         return tuple(_balance_weight(i + base, w) for i, w in enumerate(value)), False
     if isinstance(value, dict):
+        keys_by_id = {}
         pairs = []
         for key, weight in value.items():
             class_id = _class_id(key, base)
+            if class_id in keys_by_id:
+                raise ParamError(
+                    f"class_balances gives class {class_id} two weights (keys "
+                    f"{_show(keys_by_id[class_id])} and {_show(key)}): name each class id once")
+            keys_by_id[class_id] = key
             pairs.append((class_id, _balance_weight(key, weight)))
         return tuple(sorted(pairs)), True
-    raise ParamError(f"class_balances = {value!r} is not allowed: class_balances must be a list "
-                     f"of C weights or a dict {{class id {_id_range(base, 'C')}: weight}}")
+    raise ParamError(f"class_balances = {_show(value)} is not allowed: class_balances must be a "
+                     f"list of C weights or a dict {{class id {class_id_range(base, 'C')}: weight}}")
+
+
+# ASCII digits only: str.isdigit() and int() also take '²' or '٣'. At most 10 digits after any
+# leading zeros (int32), so int() never meets a number past its 4300-digit limit.
+_CLASS_ID_TEXT = re.compile(r"\s*\+?0*([0-9]{1,10})\s*")
 
 
 def _class_id(key, base: int) -> int:
-    if isinstance(key, str) and key.strip().lstrip("+").isdigit():
-        key = int(key)
-    if isinstance(key, int) and not isinstance(key, bool) and key >= base:
-        return key
-    raise ParamError(f"class_balances key {key!r} is not allowed: keys are class ids "
-                     f"{_id_range(base, 'C')} (ints or digit strings such as '3'"
+    class_id = None
+    if isinstance(key, str):
+        match = _CLASS_ID_TEXT.fullmatch(key)
+        class_id = int(match[1]) if match else None
+    elif isinstance(key, int) and not isinstance(key, bool):
+        class_id = key
+    if class_id is not None and base <= class_id <= INT32_MAX:
+        return class_id
+    raise ParamError(f"class_balances key {_show(key)} is not allowed: keys are class ids "
+                     f"{class_id_range(base, 'C')} (ints or ASCII digit strings such as '3'"
                      + ("; 0 is background)" if base else ")"))

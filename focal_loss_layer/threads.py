@@ -9,6 +9,7 @@ to 2 CPUs on a 64-core host runs 2 threads, not 64. Results never depend on the 
 """
 import math
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor, wait
 from functools import lru_cache
 from typing import Dict, Optional
@@ -28,11 +29,17 @@ def thread_limit() -> int:
     text = os.environ.get(ENV_VAR, "").strip()
     if not text:
         return usable_cpus()
-    if text.isdigit() and int(text) >= 1:
+    # ASCII digits only: str.isdigit() also takes '²', which int() refuses. At most 18 digits:
+    # int() of over 4300 raises, and a pass never uses more threads than it has blocks anyway.
+    if re.fullmatch("0*[0-9]{1,18}", text) and int(text) >= 1:
         return int(text)
-    raise ParamError(f"{ENV_VAR}={text!r} is not allowed: it must be a whole number >= 1 "
-                     f"(1 = no extra threads), or unset for the CPUs this process may use "
-                     f"({usable_cpus()} here)")
+    raise ParamError(f"{ENV_VAR}={_shown(text)} is not allowed: it must be a whole number >= 1 "
+                     f"in ASCII digits, at most 18 of them (1 = no extra threads), or unset for "
+                     f"the CPUs this process may use ({usable_cpus()} here)")
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 @lru_cache(maxsize=None)

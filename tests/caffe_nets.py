@@ -9,10 +9,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAFFE_TOOL = os.path.join(REPO, ".venv", "bin", "caffe")
 
 
-def focal_layer(param_str="", bottoms=("score", "label"), loss_weight=1.0, name="loss"):
+def focal_layer(param_str="", bottoms=("score", "label"), loss_weight=1.0, name="loss",
+                layer="FocalLossLayer"):
     bottom_lines = "".join(f'  bottom: "{b}"\n' for b in bottoms)
     return (f'layer {{\n  name: "{name}"  type: "Python"\n{bottom_lines}  top: "{name}"\n'
-            f'  python_param {{ module: "focal_loss_layer"  layer: "FocalLossLayer"\n'
+            f'  python_param {{ module: "focal_loss_layer"  layer: "{layer}"\n'
             f'    param_str: {_quote(param_str)} }}\n  loss_weight: {loss_weight}\n}}\n')
 
 

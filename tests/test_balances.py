@@ -11,6 +11,8 @@ from decimal import Decimal, localcontext
 import h5py
 import numpy as np
 import pytest
+from caffe_nets import focal_layer, input_net, load_net
+from naive_reference import naive_focal_loss, naive_softmax_focal_loss
 
 from focal_loss_layer.balances import (
     UnseenClassWarning,
@@ -22,7 +24,7 @@ from focal_loss_layer.balances import (
     main,
 )
 from focal_loss_layer.errors import InputError, ParamError
-from focal_loss_layer.params import parse_param_str
+from focal_loss_layer.params import parse_param_str, parse_softmax_param_str
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -332,6 +334,10 @@ def _files(tmp_path):
     ("good", ["--form", "pixels"], r"form = 'pixels' is not allowed: form must be one of 'auto', "
                                    r"'indices', 'targets'"),
     ("good", ["--ignore-label", "-1", "--digits", "0"], r"digits = 0 is not allowed"),
+    ("soft", ["--layer", "softmax", "--form", "targets"], r"form = 'targets' is not allowed with "
+                                                          r"layer 'softmax'"),
+    ("good", ["--layer", "softmax", "--ignore-label", "-1", "--num-classes", "3"],
+     r"the first is 3.0 .* class labels must be integers 0..2 \(one class per position"),
 ])
 def test_cli_errors_name_the_value_and_what_is_allowed(tmp_path, capsys, file, args, message):
     path = _files(tmp_path)[file]()
@@ -358,3 +364,128 @@ def test_cli_errors_name_the_value_and_what_is_allowed(tmp_path, capsys, file, a
 def test_api_errors_name_the_value(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+# ---------------------------------------------------------------- the layer the weights are for
+
+# (4, 3) labels, 255 ignored. Softmax reading: class 0 ×6, 1 ×2, 2 ×3 → 1/n = 1/6, 1/2, 1/3, mean
+# 1/3 → weights 0.5, 1.5, 1. Sigmoid reading: 0 is background (×6), classes 1 ×2, 2 ×3.
+SOFTMAX_LABELS = np.array([[0, 1, 2], [0, 0, 255], [2, 0, 1], [0, 2, 0]], dtype=np.float32)
+# Sigmoid index labels: background ×2, class 1 ×2, 2 ×4, 3 ×4 → 1/n = 1/2, 1/4, 1/4 → 1.5, 0.75, 0.75
+SIGMOID_LABELS = np.array([[0, 1, 2], [3, 2, 0], [1, 3, 2], [3, 2, 3]], dtype=np.float32)
+
+
+def test_softmax_counts_every_label_as_a_class_from_zero():
+    counts = count_labels(SOFTMAX_LABELS, ignore_label=255, layer="softmax")
+    np.testing.assert_array_equal(counts.counts, [6, 2, 3])
+    assert (counts.layer, counts.class_ids, counts.background, counts.form) == (
+        "SoftmaxFocalLossLayer", [0, 1, 2], None, "indices")
+    assert "the largest label + 1" in counts.num_classes_reason
+    np.testing.assert_allclose(class_balances(counts.counts, "inverse_frequency", layer="softmax"),
+                               [0.5, 1.5, 1.0], rtol=1e-15)
+    # The sigmoid reading of the same labels: 0 is background, two classes.
+    np.testing.assert_array_equal(class_counts(SOFTMAX_LABELS, ignore_label=255), [2, 3])
+    # (N, W) labels of only 0 and 1 are indices for the softmax layer, never per-class targets.
+    np.testing.assert_array_equal(class_counts(ONE_HOT, layer="softmax"), [8, 4])
+
+
+def test_softmax_num_classes_pads_and_bounds_and_unseen_ids_start_at_zero():
+    np.testing.assert_array_equal(class_counts(SOFTMAX_LABELS, 5, ignore_label=255,
+                                               layer="softmax"), [6, 2, 3, 0, 0])
+    with pytest.raises(InputError, match=r"class labels must be integers 0..1 \(one class per "
+                                         r"position, as SoftmaxWithLoss\) or ignore_label=255"):
+        class_counts(SOFTMAX_LABELS, 2, ignore_label=255, layer="softmax")
+    with pytest.warns(UnseenClassWarning, match=r"class id\(s\) 0, 2\. Their"):
+        class_balances([0, 4, 0, 2], "inverse_frequency", layer="softmax")
+    with pytest.raises(InputError, match=r"counts hold -1.0 for class 1: counts must be finite"):
+        class_balances([3, -1], layer="softmax")
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: class_counts(SOFTMAX_LABELS, layer="SoftmaxFocalLossLayer"),
+     r"layer = 'SoftmaxFocalLossLayer' is not allowed: layer must be one of 'sigmoid' "
+     r"\(FocalLossLayer, class ids 1..C, 0 = background\), 'softmax' \(SoftmaxFocalLossLayer, "
+     r"class ids 0..C-1, 0 is a class\)"),
+    (lambda: class_counts(ONE_HOT, form="targets", layer="softmax"),
+     r"form = 'targets' is not allowed with layer 'softmax': SoftmaxFocalLossLayer reads one "
+     r"class index per position"),
+    (lambda: class_balances([1, 2], layer=None), r"layer = None is not allowed"),
+])
+def test_a_bad_layer_or_form_for_it_is_a_param_error(call, message):
+    with pytest.raises(ParamError, match=message):
+        call()
+
+
+def test_cli_help_lists_the_layers():
+    done = run_cli("--help")
+    assert done.returncode == 0
+    assert "--layer {sigmoid,softmax}" in done.stdout
+    assert "SoftmaxFocalLossLayer, class ids 0..C-1" in " ".join(done.stdout.split())
+    done = run_cli("x.h5", "--layer", "softmaxx")
+    assert done.returncode == 2
+    assert "invalid choice: 'softmaxx' (choose from 'sigmoid', 'softmax')" in done.stderr
+
+
+def test_cli_weights_for_the_softmax_layer_feed_a_softmax_focal_loss_net(tmp_path):
+    """On softmax labels 0..2 the tool prints C = 3 weights, says they are for
+    SoftmaxFocalLossLayer, and a real net with that param_str computes the weighted loss; the
+    sigmoid reading of the same file gives 2 weights, which that layer refuses."""
+    path = write_h5(tmp_path / "seg.h5", label=SOFTMAX_LABELS)
+    done = run_cli(path, "--layer", "softmax", "--ignore-label", 255, "--method",
+                   "inverse_frequency")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.startswith("layer    SoftmaxFocalLossLayer (--layer softmax): class ids "
+                                  "0..2, 0 is a class\n")
+    assert "param_str fragment for SoftmaxFocalLossLayer (4 significant digits):" in done.stdout
+    rows = {int(m[1]): float(m[2]) for m in re.finditer(r"^\s+(\d)\s+([\d.,]+)\s", done.stdout,
+                                                        re.M)}
+    assert rows == {0: 6, 1: 2, 2: 3}
+    fragment = done.stdout.strip().splitlines()[-1]
+    param_str = "{'ignore_label': 255, 'focusing_parameter': 1, " + fragment + "}"
+    weights = parse_softmax_param_str(param_str).class_weights(3)
+    np.testing.assert_array_equal(weights, [0.5, 1.5, 1])
+
+    logits = np.random.default_rng(6).normal(size=(4, 3, 3)).astype(np.float32)
+    net = load_net(input_net((4, 3, 3), (4, 3), focal_layer(param_str,
+                                                            layer="SoftmaxFocalLossLayer")))
+    net.blobs["score"].data[...] = logits
+    net.blobs["label"].data[...] = SOFTMAX_LABELS
+    expected, _ = naive_softmax_focal_loss(logits, SOFTMAX_LABELS, focusing_parameter=1.0,
+                                           class_weights=[0.5, 1.5, 1.0], ignore_label=255)
+    np.testing.assert_allclose(net.forward()["loss"].item(), expected, rtol=1e-5)
+
+    sigmoid_reading = run_cli(path, "--ignore-label", 255, "--method", "inverse_frequency")
+    assert sigmoid_reading.stdout.startswith("layer    FocalLossLayer (--layer sigmoid)")
+    two_weights = "{" + sigmoid_reading.stdout.strip().splitlines()[-1] + "}"
+    with pytest.raises(ParamError, match=r"class_balances has 2 weights but the logits have C=3"):
+        load_net(input_net((4, 3, 3), (4, 3), focal_layer(two_weights,
+                                                          layer="SoftmaxFocalLossLayer")))
+
+
+def test_cli_weights_for_the_sigmoid_layer_feed_a_focal_loss_net(tmp_path):
+    path = write_h5(tmp_path / "det.h5", label=SIGMOID_LABELS)
+    done = run_cli(path, "--layer", "sigmoid", "--method", "inverse_frequency", "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert (out["layer"], out["class_ids"], out["background"]) == ("FocalLossLayer", [1, 2, 3], 2)
+    assert out["counts"] == [2, 4, 4] and out["weights"] == [1.5, 0.75, 0.75]
+    param_str = "{'focusing_parameter': 2, " + out["param_str_fragment"] + "}"
+    logits = np.random.default_rng(7).normal(size=(4, 3, 3)).astype(np.float32)
+    net = load_net(input_net((4, 3, 3), (4, 3), focal_layer(param_str)))
+    net.blobs["score"].data[...] = logits
+    net.blobs["label"].data[...] = SIGMOID_LABELS
+    expected, _ = naive_focal_loss(logits, SIGMOID_LABELS, gamma=2.0,
+                                   class_weights=[1.5, 0.75, 0.75])
+    np.testing.assert_allclose(net.forward()["loss"].item(), expected, rtol=1e-5)
+    # The default layer is the sigmoid one, and the text report says so.
+    assert run_cli(path).stdout.startswith("layer    FocalLossLayer (--layer sigmoid): class ids "
+                                           "1..3, 0 = background\n")
+
+
+def test_cli_json_names_the_softmax_layer_and_its_class_ids(tmp_path):
+    path = write_h5(tmp_path / "seg.h5", label=SOFTMAX_LABELS)
+    out = json.loads(run_cli(path, "--layer", "softmax", "--ignore-label", 255, "--num-classes",
+                             4, "--json").stdout)
+    assert (out["layer"], out["class_ids"], out["counts"], out["background"]) == (
+        "SoftmaxFocalLossLayer", [0, 1, 2, 3], [6, 2, 3, 0], None)
+    assert "class id(s) 3." in out["warnings"][0]

@@ -3,9 +3,11 @@ the tool exit non-zero with the layer's message in its output."""
 import pytest
 from caffe_nets import focal_layer, run_caffe_tool
 
+from focal_loss_layer.fast import PARALLEL_MIN_SIZE
+
 
 def dummy_net(param_str, logits_value="0.5", labels_value="1", labels_shape="dim: 2 dim: 3",
-              normalizer_value=None):
+              normalizer_value=None, logits_shape="dim: 2 dim: 3"):
     """DummyData fills the bottoms with constants, so `caffe time` can run the layer on them;
     with normalizer_value, a third top of one value feeds the layer's bottom[2]."""
     normalizer = normalizer_value is not None
@@ -15,7 +17,7 @@ def dummy_net(param_str, logits_value="0.5", labels_value="1", labels_shape="dim
         f'  data_filler {{ type: "constant" value: {logits_value} }}\n'
         f'  data_filler {{ type: "constant" value: {labels_value} }}\n'
         + (f'  data_filler {{ type: "constant" value: {normalizer_value} }}\n' if normalizer else '')
-        + f'  shape {{ dim: 2 dim: 3 }} shape {{ {labels_shape} }}'
+        + f'  shape {{ {logits_shape} }} shape {{ {labels_shape} }}'
         + (' shape { dim: 1 }' if normalizer else '') + ' } }\n')
     bottoms = ("score", "label", "fg_num") if normalizer else ("score", "label")
     return text + focal_layer(param_str, bottoms=bottoms)
@@ -47,8 +49,29 @@ def test_the_tool_runs_the_layer_forward_and_backward(tmp_path, normalizer_value
     (dict(param_str="{'normalization': 'valid'}", normalizer_value="2"), "normalization = 'valid' is not allowed with a third bottom"),
     (dict(param_str="{'num_anchors': 2}"), "which num_anchors = 2 does not divide"),
     (dict(param_str="{'ignore_label': 0}"), "ignore_label = 0 is not allowed with per-class targets"),
+    # Edge inputs: a ParamError naming the key, not an OverflowError or a bare ValueError.
+    (dict(param_str="{'focusing_parameter': 1" + "0" * 400 + "}"),
+     "ParamError: focusing_parameter = <an integer of about 401 digits> is not allowed"),
+    (dict(param_str="{'num_anchors': 1" + "0" * 400 + "}"),
+     "ParamError: num_anchors = <an integer of about 401 digits> is not allowed"),
+    (dict(param_str="{'class_balances': {'\u00b2': 1}}"),
+     "ParamError: class_balances key '\u00b2' is not allowed: keys are class ids 1..C"),
+    (dict(param_str="{'class_balances': {'1': 2, 1: 3}}"),
+     "ParamError: class_balances gives class 1 two weights (keys '1' and 1)"),
 ])
 def test_bad_input_makes_the_tool_exit_non_zero_with_the_message(tmp_path, net_args, message):
     code, log = caffe_time(tmp_path, dummy_net(**net_args))
     assert code != 0
     assert message in log, log[-3000:]
+
+
+def test_a_bad_thread_count_in_the_environment_stops_the_tool_with_its_message(tmp_path,
+                                                                              monkeypatch):
+    """FOCAL_LOSS_NUM_THREADS is read on the first pass large enough to be split."""
+    monkeypatch.setenv("FOCAL_LOSS_NUM_THREADS", "\u00b2")
+    columns = PARALLEL_MIN_SIZE // 2
+    code, log = caffe_time(tmp_path, dummy_net(
+        "", logits_shape=f"dim: 2 dim: {columns}", labels_shape=f"dim: 2 dim: {columns}"))
+    assert code != 0
+    assert ("ParamError: FOCAL_LOSS_NUM_THREADS='\u00b2' is not allowed: it must be a whole "
+            "number >= 1 in ASCII digits") in log, log[-3000:]

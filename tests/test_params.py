@@ -92,7 +92,7 @@ SOFTMAX_ERRORS = [
     ("{'ignore_label': 2.5}", "ignore_label = 2.5 is not allowed: ignore_label must be an integer"),
     ("{'class_balances': [1, -2]}", "class_balances weight -2 for class 1 is not allowed"),
     ("{'class_balances': {-1: 1}}", "class_balances key -1 is not allowed: keys are class ids "
-                                    "0..C-1 (ints or digit strings such as '3')"),
+                                    "0..C-1 (ints or ASCII digit strings such as '3')"),
     ("{'class_balances': 'x'}", "class_balances must be a list of C weights or a dict "
                                 "{class id 0..C-1: weight}"),
     ("focusing_parameter: 2", "is not a JSON object or Python dict literal"),
@@ -106,6 +106,95 @@ def test_bad_param_str_names_the_key_and_what_is_allowed(parse, text, message):
     with pytest.raises(ParamError) as raised:
         parse(text)
     assert message in str(raised.value)
+
+
+BIG = "1" + "0" * 400      # past float range: float() of it raises OverflowError
+BOTH = pytest.mark.parametrize("parse", [parse_param_str, parse_softmax_param_str],
+                               ids=["sigmoid", "softmax"])
+
+
+@BOTH
+@pytest.mark.parametrize("text, message", [
+    pytest.param(f"{{'focusing_parameter': {BIG}}}", "focusing_parameter = <an integer of about "
+                 "401 digits> is not allowed: focusing_parameter must be a finite number >= 0",
+                 id="400-digit-focusing_parameter"),
+    pytest.param(f"{{'ignore_label': {BIG}}}", "ignore_label = <an integer of about 401 digits> "
+                 "is not allowed: ignore_label must be an integer (e.g. -1 or 255) in "
+                 "-2147483648..2147483647", id="400-digit-ignore_label"),
+    pytest.param(f'{{"ignore_label": -{BIG}}}', "ignore_label = <an integer of about 401 digits>",
+                 id="400-digit-negative-ignore_label-json"),
+    pytest.param("{'ignore_label': 2147483648}", "ignore_label = 2147483648 is not allowed",
+                 id="ignore_label-past-int32"),
+    pytest.param("{'ignore_label': 1e300}", "ignore_label = 1e+300 is not allowed",
+                 id="ignore_label-float-past-int32"),
+    pytest.param(f"{{'alpha': {BIG}}}", "alpha = <an integer of about 401 digits> is not "
+                 "allowed: alpha must be null/None (off) or a number in [0, 1]",
+                 id="400-digit-alpha"),
+    pytest.param(f"{{'class_balances': [1, {BIG}]}}", "class_balances weight <an integer of "
+                 "about 401 digits> for class", id="400-digit-weight-in-list"),
+    pytest.param(f"{{'class_balances': {{'1': {BIG}}}}}", "class_balances weight <an integer of "
+                 "about 401 digits> for class '1' is not allowed: weights must be finite numbers "
+                 ">= 0", id="400-digit-weight-in-dict"),
+    pytest.param("{'alpha': 0x" + "f" * 5000 + "}", "alpha = <an integer of about 6021 digits> "
+                 "is not allowed", id="6021-digit-hex-alpha"),
+    pytest.param("{'class_balances': {'\u00b2': 1}}", "class_balances key '\u00b2' is not allowed: keys "
+                 "are class ids", id="superscript-two-key"),
+    pytest.param('{"class_balances": {"\\u0663": 1}}', "class_balances key '\u0663' is not "
+                 "allowed: keys are class ids", id="arabic-indic-three-key"),
+    pytest.param(f"{{'class_balances': {{'{BIG}': 1}}}}", "class_balances key '1000000000",
+                 id="400-digit-key"),
+    pytest.param("{'class_balances': {'1': 2, 1: 3}}", "class_balances gives class 1 two weights "
+                 "(keys '1' and 1): name each class id once", id="duplicate-id-str-and-int"),
+    pytest.param("{'class_balances': {' 2': 2, '+02': 3}}", "class_balances gives class 2 two "
+                 "weights (keys ' 2' and '+02')", id="duplicate-id-two-spellings"),
+    pytest.param('{"class_balances": {"1": 2, "1": 3}}', "param_str gives the key '1' twice in "
+                 "one dict", id="duplicate-key-json"),
+    pytest.param("{'class_balances': {1: 2, 1: 3}}", "param_str gives the key 1 twice in one dict",
+                 id="duplicate-key-python"),
+    pytest.param("{'class_balances': {1: 2, True: 3}}", "param_str gives the key 1 twice in one "
+                 "dict (the second time as True)", id="duplicate-key-1-and-True"),
+    pytest.param('{"alpha": 0.25, "alpha": 0.75}', "param_str gives the key 'alpha' twice in one "
+                 "dict: give each key once (otherwise the last would silently win)",
+                 id="duplicate-setting-json"),
+    pytest.param("{'alpha': 0.25, 'alpha': 0.75}", "param_str gives the key 'alpha' twice",
+                 id="duplicate-setting-python"),
+    pytest.param("[" * 100000, "is not a JSON object or Python dict literal",
+                 id="deeply-nested"),
+])
+def test_edge_inputs_get_a_param_error_naming_the_key(parse, text, message):
+    """No OverflowError, bare ValueError or RecursionError, and no silent choice between two
+    values given for one key."""
+    with pytest.raises(ParamError) as raised:
+        parse(text)
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize("text, message", [
+    (f"{{'num_anchors': {BIG}}}", "num_anchors = <an integer of about 401 digits> is not "
+     "allowed: num_anchors must be a whole number >= 1 and <= 2147483647"),
+    (f"{{'label_smoothing': {BIG}}}", "label_smoothing = <an integer of about 401 digits> is not "
+     "allowed: label_smoothing must be a number in [0, 1)"),
+], ids=["400-digit-num_anchors", "400-digit-label_smoothing"])
+def test_edge_inputs_of_sigmoid_only_keys_get_a_param_error(text, message):
+    with pytest.raises(ParamError) as raised:
+        parse_param_str(text)
+    assert message in str(raised.value)
+
+
+@BOTH
+def test_class_ids_may_be_spelled_with_spaces_plus_or_leading_zeros(parse):
+    params = parse("{'class_balances': {' 2': 0.5, '+3': 2, '0004': 3}}")
+    weights = params.class_weights(5)
+    base = params.CLASS_ID_BASE
+    np.testing.assert_array_equal(weights[[2 - base, 3 - base, 4 - base]], [0.5, 2, 3])
+    assert np.count_nonzero(weights == 1) == 2
+
+
+@BOTH
+def test_largest_int32_ignore_label_and_anchor_count_are_allowed(parse):
+    assert parse("{'ignore_label': 2147483647}").ignore_label == 2147483647
+    assert parse("{'ignore_label': -2147483648.0}").ignore_label == -2147483648
+    assert parse_param_str("{'num_anchors': 2147483647}").num_anchors == 2147483647
 
 
 @pytest.mark.parametrize("parse, balances, classes, message", [

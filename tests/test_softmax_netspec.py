@@ -9,6 +9,7 @@ from caffe import layers as L
 from caffe_nets import load_net
 from naive_reference import naive_softmax_focal_loss
 
+from focal_loss_layer.balances import class_balances, class_counts
 from focal_loss_layer.errors import ParamError
 from focal_loss_layer.netspec import softmax_focal_loss
 
@@ -56,3 +57,23 @@ def test_net_written_by_the_helper_computes_the_softmax_focal_loss():
 def test_helper_checks_settings_when_called(settings, message):
     with pytest.raises(ParamError, match=message):
         spec_with_softmax_focal_loss(**settings)
+
+
+def test_numpy_settings_reach_the_layer_as_the_values_they_hold():
+    """The balances helpers' ndarray (class ids 0..C−1 counted with layer="softmax") and numpy
+    scalars, through a real NetSpec and caffe.Net."""
+    labels = np.array([[0, 1], [2, 2], [1, 0], [2, 2]], dtype=np.float32)
+    weights = class_balances(class_counts(labels, layer="softmax"), "inverse_frequency",
+                             layer="softmax")
+    np.testing.assert_allclose(weights, np.array([1 / 2, 1 / 2, 1 / 4]) / (5 / 12), rtol=1e-15)
+    proto = spec_with_softmax_focal_loss(focusing_parameter=np.float64(1.5),
+                                         alpha=np.float32(0.25), class_balances=weights)
+    assert json.loads(proto.layer[-1].python_param.param_str) == {
+        "focusing_parameter": 1.5, "alpha": 0.25, "class_balances": weights.tolist()}
+    net = load_net(str(proto))
+    logits = np.random.default_rng(5).normal(size=(4, 3, 2)).astype(np.float32)
+    net.blobs["score"].data[...] = logits
+    net.blobs["label"].data[...] = labels
+    expected, _ = naive_softmax_focal_loss(logits, labels, focusing_parameter=1.5, alpha=0.25,
+                                           class_weights=weights)
+    np.testing.assert_allclose(net.forward()["loss"].item(), expected, rtol=1e-5)

@@ -21,7 +21,7 @@ def write(path, text):
     path.write_text(text)
 
 
-@pytest.mark.parametrize("value, expected", [("1", 1), ("3", 3), (" 2 ", 2)])
+@pytest.mark.parametrize("value, expected", [("1", 1), ("3", 3), (" 2 ", 2), ("007", 7)])
 def test_env_var_sets_the_thread_count(monkeypatch, value, expected):
     monkeypatch.setenv(threads.ENV_VAR, value)
     assert threads.thread_limit() == expected
@@ -33,6 +33,21 @@ def test_a_bad_env_var_names_itself_and_what_is_allowed(monkeypatch, value):
     with pytest.raises(ParamError, match=f"FOCAL_LOSS_NUM_THREADS='{value}' is not allowed: "
                                          "it must be a whole number >= 1"):
         threads.thread_limit()
+
+
+@pytest.mark.parametrize("value, shown", [
+    ("\u00b2", "'\u00b2'"),                         # str.isdigit() says yes, int() says no
+    ("\u0663", "'\u0663'"),                         # int() reads it as 3: still not ASCII
+    ("1" * 5000, "'" + "1" * 40 + "'... (5000 characters)"),   # past int()'s 4300 digits
+    ("1" * 19, "'" + "1" * 19 + "'"),
+], ids=["superscript-two", "arabic-indic-three", "5000-digits", "19-digits"])
+def test_an_env_var_of_other_digits_is_a_param_error_naming_it(monkeypatch, value, shown):
+    monkeypatch.setenv(threads.ENV_VAR, value)
+    with pytest.raises(ParamError) as raised:
+        threads.thread_limit()
+    assert str(raised.value).startswith(
+        f"FOCAL_LOSS_NUM_THREADS={shown} is not allowed: it must be a whole number >= 1 in ASCII "
+        "digits, at most 18 of them")
 
 
 def test_default_is_the_usable_cpus(monkeypatch):
