@@ -176,7 +176,7 @@ def parse_layer_settings(raw: Mapping, spec: LayerSpec):
                 f"param_str key {key!r} is sigmoid-only ({spec.not_here[key]}); {spec.layer} "
                 f"keys: {', '.join(keys)}")
         hint = ([spec.other_names[key]] if key in spec.other_names
-                else difflib.get_close_matches(str(key), keys, n=1))
+                else difflib.get_close_matches(key, keys, n=1) if isinstance(key, str) else [])
         raise ParamError(
             f"unknown param_str key {_show(key)}"
             + (f" (did you mean {hint[0]!r}?)" if hint else "")
@@ -268,7 +268,10 @@ def _show(value, limit: int = 60) -> str:
     if isinstance(value, int) and value.bit_length() > 3 * limit:
         # repr of an int over 4300 digits raises; its length is all the reader needs.
         return f"<an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits>"
-    text = repr(value)
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):     # a list holding such an int, or nested very deep
+        return f"<a {type(value).__name__} too large to show>"
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 

@@ -1,6 +1,10 @@
 """The README's two FPN recipes (prototxt/retinanet/): one layer per level sharing a normalizer
 counted by Caffe's own layers, and the levels concatenated into one layer. Both give the same
-loss and gradients, equal to the numpy core over all anchors divided by max(#positives, 1)."""
+loss and gradients, equal to the numpy core over all anchors divided by max(#positives, 1).
+
+The reference spells out Detectron's anchor layout itself (logit channel a·C + c for anchor a,
+class c + 1), rather than asking the package's own label reader, so that a wrong channel order
+in the package cannot agree with itself."""
 import os
 
 import caffe
@@ -9,7 +13,6 @@ import pytest
 from caffe_nets import REPO
 
 from focal_loss_layer.core import sigmoid_focal_loss
-from focal_loss_layer.labels import read_labels
 
 A, C = 9, 4
 LEVELS = {"p3": (8, 8), "p4": (4, 4)}
@@ -44,17 +47,30 @@ def run(net, blobs):
             {n: net.blobs[n].diff.copy() for n in names}, net.params["p3_cls"][0].diff.copy())
 
 
+def anchor_targets(labels):
+    """Per-logit targets and valid mask, shape (N, A·C, H, W), from labels (N, A, H, W) with −1
+    ignored, 0 background, 1..C: logit channel a·C + c is anchor a's score for class c + 1."""
+    n, _, h, w = labels.shape
+    targets = np.zeros((n, A * C, h, w))
+    valid = np.zeros((n, A * C, h, w), dtype=bool)
+    for a in range(A):
+        for c in range(C):
+            targets[:, a * C + c] = labels[:, a] == c + 1
+            valid[:, a * C + c] = labels[:, a] != -1
+    return targets, valid
+
+
 def reference(logits_by_level, blobs):
-    """Σ over levels of the un-normalised focal loss (core, float64) / max(#positives, 1)."""
+    """Σ over levels of the un-normalised focal loss (core, float64, per logit) / max(#positives,
+    1)."""
     total, grads, positives = 0.0, {}, 0
     for level in LEVELS:
         logits, labels = logits_by_level[f"{level}_cls"], blobs[f"{level}_label"]
-        read = read_labels(labels, logits.shape, ignore_label=-1, num_anchors=A)
-        view = logits.astype(np.float64).reshape(read.targets.shape)
-        loss, grad = sigmoid_focal_loss(view, read.targets, focusing_parameter=2.0, alpha=0.25,
-                                        valid=read.valid, normalization="none")
+        targets, valid = anchor_targets(labels)
+        loss, grad = sigmoid_focal_loss(logits.astype(np.float64), targets, focusing_parameter=2.0,
+                                        alpha=0.25, valid=valid, normalization="none")
         total += loss
-        grads[f"{level}_cls"] = grad.reshape(logits.shape)
+        grads[f"{level}_cls"] = grad
         positives += np.count_nonzero(labels > 0)
     divisor = max(positives, 1)
     return total / divisor, {k: g / divisor for k, g in grads.items()}, positives

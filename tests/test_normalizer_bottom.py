@@ -62,9 +62,36 @@ def test_loss_and_gradient_are_the_sum_divided_by_max_of_value_and_one(reference
     np.testing.assert_allclose(grad, summed_grad / divisor, rtol=1e-6, atol=1e-12)
 
 
+SENTINEL = 5.0   # in a diff before backward: "writes zeros" and "writes nothing" then differ
+
+
+def forward_seed_backward(net, logits, labels, seeded, **blobs):
+    """run(), with SENTINEL put into the diffs of the blobs named in `seeded` between forward
+    and backward (forward may write no diff; backward must overwrite what it is asked for)."""
+    net.blobs["score"].data[...] = logits
+    net.blobs["label"].data[...] = labels
+    for name, value in blobs.items():
+        net.blobs[name].data[...] = value
+    out = {k: v.copy() for k, v in net.forward().items()}
+    for name in seeded:
+        net.blobs[name].diff[...] = SENTINEL
+    net.backward()
+    return out, net.blobs["score"].diff.copy()
+
+
+def test_under_force_backward_the_normalizer_and_label_diffs_are_written_as_zeros():
+    net = load_net(input_net(LOGITS, LABELS, count_input() + layer(SETTINGS), force_backward=True))
+    logits, labels = case()
+    _, grad = forward_seed_backward(net, logits, labels, ("fg_num", "label"), fg_num=3.0)
+    assert net.blobs["fg_num"].diff.item() == 0
+    assert np.all(net.blobs["label"].diff == 0)
+    assert np.abs(grad).max() > 1e-3                      # backward did run
+
+
 def test_a_reduction_sum_over_per_image_counts_feeds_several_layers():
     """Two 'levels' share one count: the sum of per-image positives, made by Caffe's Reduction.
-    Under force_backward Caffe asks for a gradient to the count: it gets zeros."""
+    Under force_backward Caffe asks for a gradient to the count: it gets zeros, summed by the
+    Split layer Caffe puts in front of the two layers and passed on by the Reduction."""
     per_image = 'layer { name: "pos" type: "Input" top: "pos" input_param { shape { dim: 2 } } }\n'
     reduction = ('layer { name: "fg_num" type: "Reduction" bottom: "pos" top: "fg_num"\n'
                  '  reduction_param { operation: SUM axis: 0 } }\n')
@@ -73,8 +100,13 @@ def test_a_reduction_sum_over_per_image_counts_feeds_several_layers():
     net = load_net(text)
     assert tuple(net.blobs["fg_num"].shape) == ()
     logits, labels = case(1)
-    net.blobs["pos"].diff[...] = 5.0
-    out, grad = run(net, logits, labels, pos=[3.0, 4.0])
+    # Each layer's own label and normalizer bottoms (the Split's tops) and everything below.
+    fed = [name for level in ("level3", "level4") for name in list(net.bottom_names[level])[1:]]
+    assert len(fed) == 4 and "fg_num" not in fed
+    seeded = fed + ["fg_num", "pos", "label"]
+    out, grad = forward_seed_backward(net, logits, labels, seeded, pos=[3.0, 4.0])
+    for name in seeded:
+        assert np.all(net.blobs[name].diff == 0), name
     assert net.blobs["fg_num"].data.item() == 7.0
     plain = load_net(input_net(LOGITS, LABELS, layer(dict(SETTINGS, normalization="none"),
                                                      bottoms=("score", "label"))))
@@ -82,7 +114,6 @@ def test_a_reduction_sum_over_per_image_counts_feeds_several_layers():
     for name in ("level3", "level4"):
         np.testing.assert_allclose(out[name].item(), summed["loss"].item() / 7.0, rtol=1e-6)
     np.testing.assert_allclose(grad, 2 * summed_grad / 7.0, rtol=1e-6, atol=1e-12)
-    assert np.all(net.blobs["pos"].diff == 0)
 
 
 @pytest.mark.parametrize("value, shown", [(-1.0, "-1.0"), (np.nan, "nan"), (np.inf, "inf")])

@@ -160,6 +160,12 @@ BOTH = pytest.mark.parametrize("parse", [parse_param_str, parse_softmax_param_st
                  id="duplicate-setting-python"),
     pytest.param("[" * 100000, "is not a JSON object or Python dict literal",
                  id="deeply-nested"),
+    pytest.param("{0x" + "f" * 5000 + ": 1}", "unknown param_str key <an integer of about 6021 "
+                 "digits>; allowed keys:", id="6021-digit-key"),
+    pytest.param("{'normalization': [0x" + "f" * 5000 + "]}", "normalization = <a list too "
+                 "large to show> is not allowed", id="list-holding-a-6021-digit-int"),
+    pytest.param("{'class_balances': {(0x" + "f" * 5000 + ",): 1}}", "class_balances key <a "
+                 "tuple too large to show> is not allowed", id="tuple-key-holding-a-6021-digit-int"),
 ])
 def test_edge_inputs_get_a_param_error_naming_the_key(parse, text, message):
     """No OverflowError, bare ValueError or RecursionError, and no silent choice between two

@@ -225,9 +225,23 @@ def test_inputs_are_not_modified_and_n1_labels_read_alike():
 
 
 def test_settings_from_param_str_reach_the_core():
+    """param_str, parsed as the layer parses it, drives the core: loss and gradient are the naive
+    loop's with every setting written out by hand, and each setting changes the result."""
     settings = {"focusing_parameter": 1.5, "alpha": 0.3, "class_balances": {"2": 4.0},
                 "ignore_label": 9, "normalization": "batch_size"}
-    kwargs = softmax_kwargs(json.loads(json.dumps(settings)), 3)
-    assert kwargs["focusing_parameter"] == 1.5 and kwargs["alpha"] == 0.3
-    np.testing.assert_array_equal(kwargs["class_weights"], [1.0, 1.0, 4.0])
-    assert kwargs["ignore_label"] == 9 and kwargs["normalization"] == "batch_size"
+    logits, labels = make_softmax_case(np.random.default_rng(11), (4, 3, 5), ignore_label=9,
+                                       ignored=0.25)
+    valid = labels[labels != 9]
+    assert {0, 1, 2} <= set(valid.tolist()) and len(valid) < labels.size   # every case present
+    loss, grad = loss_and_grad(logits, labels, json.loads(json.dumps(settings)))
+    expected_loss, expected_grad = naive_softmax_focal_loss(
+        logits, labels, focusing_parameter=1.5, alpha=0.3, class_weights=[1.0, 1.0, 4.0],
+        ignore_label=9, normalization="batch_size")
+    np.testing.assert_allclose(loss, expected_loss, rtol=1e-12)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-9, atol=1e-15)
+    for key in ("focusing_parameter", "alpha", "class_balances", "normalization"):
+        without = {k: v for k, v in settings.items() if k != key}
+        assert abs(loss_and_grad(logits, labels, without)[0] - loss) > 1e-3 * loss, key
+    # Without ignore_label the 9s are labels outside 0..2.
+    with pytest.raises(InputError, match=r"the first is 9.0 .* class labels must be integers 0..2"):
+        loss_and_grad(logits, labels, {k: v for k, v in settings.items() if k != "ignore_label"})

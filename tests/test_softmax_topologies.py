@@ -14,6 +14,7 @@ from test_topologies import (
     C,
     D,
     N,
+    assert_untouched,
     compare,
     compare_runs,
     forward_backward,
@@ -105,8 +106,8 @@ def test_input_logits_diff_untouched_without_force_backward(request, layer):
     net.blobs["label"].diff[...] = sentinel((N,))
     net.forward()
     net.backward()
-    compare(role, "Input 'score' diff vs sentinel", net.blobs["score"].diff, sentinel((N, C)))
-    compare(role, "Input 'label' diff vs sentinel", net.blobs["label"].diff, sentinel((N,)))
+    assert_untouched(role, "Input 'score' diff", net.blobs["score"].diff, sentinel((N, C)))
+    assert_untouched(role, "Input 'label' diff", net.blobs["label"].diff, sentinel((N,)))
 
 
 @pytest.mark.parametrize("layer", LOSS_VARIANTS)
@@ -120,10 +121,29 @@ def test_test_phase_forward_writes_no_diff_and_gives_the_twins_loss(request, lay
         net.blobs["score"].diff[...] = sentinel((N, C))
         net.blobs["label"].diff[...] = sentinel((N,))
         outputs[name] = net.forward()["loss"].item()
-        compare(role, f"{name}: 'score' diff vs sentinel", net.blobs["score"].diff, sentinel((N, C)))
-        compare(role, f"{name}: 'label' diff vs sentinel", net.blobs["label"].diff, sentinel((N,)))
+        assert_untouched(role, f"{name}: 'score' diff", net.blobs["score"].diff, sentinel((N, C)))
+        assert_untouched(role, f"{name}: 'label' diff", net.blobs["label"].diff, sentinel((N,)))
     assert outputs["twin"] > 0
     if "gamma2" not in role:
         compare(role, "TEST-phase loss", outputs["net"], outputs["twin"])
     else:
         assert 0 < outputs["net"] < outputs["twin"]
+
+
+@pytest.mark.parametrize("propagate_down", [
+    pytest.param(None, id="labels-need-no-gradient"),
+    pytest.param((True, False), id="propagate_down-false"),
+])
+def test_backward_leaves_the_label_diff_alone_where_propagate_down_is_false(request,
+                                                                            propagate_down):
+    """The layer's backward runs (the logits feed learnable weights), but Caffe asks no gradient
+    for the labels: their diff keeps the sentinel exactly."""
+    role = f"propagate_down-labels/{request.node.callspec.id}"
+    net = load_net(FC + focal("loss", gamma=2, propagate_down=propagate_down))
+    set_params(net)
+    set_inputs(net)
+    net.blobs["label"].diff[...] = sentinel((N,))
+    net.forward()
+    net.backward()
+    assert np.abs(net.params["fc"][0].diff).max() > 1e-3, f"[{role}] backward did not run"
+    assert_untouched(role, "'label' diff", net.blobs["label"].diff, sentinel((N,)))

@@ -147,6 +147,18 @@ def compare(role, what, got, want):
         f" twin's max |value| {np.abs(want).max():.4g}")
 
 
+def assert_untouched(role, what, got, sentinel_values):
+    """The diff still holds the sentinel, bit for bit: the contract is that the layer writes
+    nothing there, so no tolerance (1000 ± 0.01 would pass one)."""
+    got = np.asarray(got)
+    changed = got != sentinel_values
+    if changed.any():
+        first = tuple(int(i) for i in np.argwhere(changed)[0])
+        raise AssertionError(
+            f"[{role}] {what}: {np.count_nonzero(changed)} value(s) changed; first at {first}: "
+            f"{got[first]!r} instead of {sentinel_values[first]!r}")
+
+
 def compare_runs(role, focal_run, twin_run):
     (focal_out, focal_grads), (twin_out, twin_grads) = focal_run, twin_run
     assert focal_grads.keys() == twin_grads.keys()
@@ -268,8 +280,8 @@ def test_input_logits_diff_untouched_without_force_backward(request, layer):
     net.blobs["score"].diff[...] = net.blobs["label"].diff[...] = sentinel((N, C))
     net.forward()
     net.backward()
-    compare(role, "Input 'score' diff vs sentinel", net.blobs["score"].diff, sentinel((N, C)))
-    compare(role, "Input 'label' diff vs sentinel", net.blobs["label"].diff, sentinel((N, C)))
+    assert_untouched(role, "Input 'score' diff", net.blobs["score"].diff, sentinel((N, C)))
+    assert_untouched(role, "Input 'label' diff", net.blobs["label"].diff, sentinel((N, C)))
 
 
 @pytest.mark.parametrize("layer", LOSS_VARIANTS)
@@ -287,7 +299,31 @@ def test_test_phase_forward_writes_no_diff(request, head, layer):
     out = net.forward()
     assert np.isfinite(out["loss"]).all() and out["loss"].item() > 0
     for name in ("score", "label"):
-        compare(role, f"{name!r} diff vs sentinel after forward", net.blobs[name].diff, sentinel((N, C)))
+        assert_untouched(role, f"{name!r} diff after forward", net.blobs[name].diff, sentinel((N, C)))
+
+
+@pytest.mark.parametrize("propagate_down", [
+    pytest.param(None, id="inputs-need-no-gradient"),
+    pytest.param((True, False, False), id="propagate_down-false"),
+])
+def test_backward_leaves_label_and_normalizer_diffs_alone_where_propagate_down_is_false(
+        request, propagate_down):
+    """The layer's backward runs (the logits feed learnable weights), but Caffe asks no gradient
+    for the labels or the normalizer: their diffs keep the sentinel exactly."""
+    role = f"propagate_down-labels-normalizer/{request.node.callspec.id}"
+    net = load_net(FC + input_layer("fg_num", (1,))
+                   + focal("loss", bottoms=("score", "label", "fg_num"), gamma=2,
+                           propagate_down=propagate_down))
+    set_params(net)
+    set_inputs(net)
+    net.blobs["fg_num"].data[...] = 3.0
+    net.blobs["label"].diff[...] = sentinel((N, C))
+    net.blobs["fg_num"].diff[...] = sentinel((1,))
+    net.forward()
+    net.backward()
+    assert np.abs(net.params["fc"][0].diff).max() > 1e-3, f"[{role}] backward did not run"
+    assert_untouched(role, "'label' diff", net.blobs["label"].diff, sentinel((N, C)))
+    assert_untouched(role, "'fg_num' diff", net.blobs["fg_num"].diff, sentinel((1,)))
 
 
 # ----------------------------------------------------------------------------------------------
