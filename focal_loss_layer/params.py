@@ -2,7 +2,9 @@
 (its keys and defaults, allowed normalizations, class-id base, keys of the other layer).
 
 param_str is a JSON object or a Python dict literal, read with json.loads or ast.literal_eval:
-never eval/exec, so a prototxt cannot run code. Empty means every default.
+never eval/exec, so a prototxt cannot run code. Empty means every default. A key given twice,
+or a class named twice in class_balances ({'1': 2, 1: 3}), is a ParamError, not a silent choice;
+so is every value out of range, however written (a 400-digit integer, a non-ASCII digit).
 
 FocalLossLayer (sigmoid; parse_param_str -> FocalLossParams), class ids 1..C, 0 = background:
 
