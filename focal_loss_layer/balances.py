@@ -35,7 +35,6 @@ entirely, which is a decision to make by hand, not a default.
 import argparse
 import difflib
 import json
-import math
 import os
 import sys
 import warnings
@@ -46,7 +45,17 @@ import numpy as np
 
 from .errors import InputError, ParamError
 from .labels import CLASSES, INDICES, TARGETS, check_labels
-from .params import SIGMOID, SOFTMAX, LayerSpec, class_id_range
+from .params import (
+    INT32_MAX,
+    INT32_MIN,
+    SIGMOID,
+    SOFTMAX,
+    LayerSpec,
+    class_id_range,
+    finite_float,
+    short_repr,
+    whole_number,
+)
 
 METHODS = ("effective_number", "inverse_frequency")
 FORMS = ("auto", INDICES, TARGETS)
@@ -155,10 +164,10 @@ def _check_settings(num_classes, form, ignore_label, layer):
     """(num_classes, ignore_label, the layer's LayerSpec); ParamError for a value not allowed."""
     spec = _layer_spec(layer)
     first = spec.params_type.CLASS_ID_BASE
-    if num_classes is not None and not (_is_int(num_classes) and num_classes >= 1):
-        raise ParamError(f"num_classes = {num_classes!r} is not allowed: num_classes must be an "
-                         f"integer >= 1 (the C of classes {class_id_range(first, 'C')}), or None to "
-                         "infer it")
+    if num_classes is not None and not _int_in(num_classes, 1, INT32_MAX):
+        raise ParamError(f"num_classes = {short_repr(num_classes)} is not allowed: num_classes must be "
+                         f"an integer 1..{INT32_MAX} (the C of classes "
+                         f"{class_id_range(first, 'C')}), or None to infer it")
     if form not in FORMS:
         raise ParamError(f"form = {form!r} is not allowed: form must be one of "
                          + ", ".join(repr(f) for f in FORMS))
@@ -167,9 +176,10 @@ def _check_settings(num_classes, form, ignore_label, layer):
                          "reads one class index per position, (N, *spatial) or (N, 1, *spatial); "
                          "form must be 'auto' or 'indices' (per-class targets are for layer "
                          "'sigmoid', FocalLossLayer)")
-    if ignore_label is not None and not _is_int(ignore_label):
-        raise ParamError(f"ignore_label = {ignore_label!r} is not allowed: ignore_label must be "
-                         "an integer (e.g. -1 or 255) or None")
+    if ignore_label is not None and not _int_in(ignore_label, INT32_MIN, INT32_MAX):
+        raise ParamError(f"ignore_label = {short_repr(ignore_label)} is not allowed: ignore_label must "
+                         f"be an integer (e.g. -1 or 255) in {INT32_MIN}..{INT32_MAX}, as the "
+                         "layers take it, or None")
     return (None if num_classes is None else int(num_classes),
             None if ignore_label is None else int(ignore_label), spec)
 
@@ -188,9 +198,10 @@ def _describe(spec: LayerSpec) -> str:
             + (", 0 = background" if first else ", 0 is a class"))
 
 
-def _is_int(value) -> bool:
-    return (isinstance(value, (int, np.integer, float)) and not isinstance(value, bool)
-            and math.isfinite(value) and float(value).is_integer())
+def _int_in(value, low: int, high: int) -> bool:
+    """value is a whole number in low..high (an int or a float without fraction, numpy's too)."""
+    number = whole_number(value)
+    return number is not None and low <= number <= high
 
 
 def _resolve_form(labels, valid, form, num_classes, where) -> Tuple[str, str]:
@@ -314,19 +325,22 @@ def _check_method(method, beta) -> float:
                          + (f" (did you mean {hint[0]!r}?)" if hint else "")
                          + "; method must be one of " + ", ".join(repr(m) for m in METHODS))
     if method == "inverse_frequency" and beta is not None:
-        raise ParamError(f"beta = {beta!r} is not allowed with method 'inverse_frequency': beta "
+        raise ParamError(f"beta = {short_repr(beta)} is not allowed with method 'inverse_frequency': beta "
                          "is read only by method 'effective_number'")
-    beta = DEFAULT_BETA if beta is None else beta
-    if not (isinstance(beta, (int, float, np.floating)) and not isinstance(beta, bool)
-            and math.isfinite(beta) and 0 <= beta < 1):
-        raise ParamError(f"beta = {beta!r} is not allowed: beta must be a number in [0, 1) "
+    number = finite_float(DEFAULT_BETA if beta is None else beta)
+    if number is None or not 0 <= number < 1:
+        raise ParamError(f"beta = {short_repr(beta)} is not allowed: beta must be a number in [0, 1) "
                          "(0 gives equal weights, near 1 inverse frequency; the paper uses 0.9 "
                          "to 0.9999); for the limit beta = 1 use method 'inverse_frequency'")
-    return beta
+    return number
 
 
 def _check_counts(counts, first_class_id: int) -> np.ndarray:
-    n = np.asarray(counts, dtype=np.float64)
+    try:
+        n = np.asarray(counts, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):   # 'a', [1, [2]], 10**400
+        raise InputError(f"counts = {short_repr(counts)} is not allowed: counts must be numbers, "
+                         "one per class, shape (C,)") from None
     if n.ndim != 1 or n.size == 0:
         raise InputError(f"counts must be one count per class, shape (C,); got shape {n.shape}")
     bad = ~(np.isfinite(n) & (n >= 0))
@@ -348,8 +362,9 @@ def format_class_balances(weights, digits: int = 4) -> str:
 
 
 def _check_digits(digits):
-    if not (_is_int(digits) and 1 <= digits <= 17):
-        raise ParamError(f"digits = {digits!r} is not allowed: digits must be an integer 1..17")
+    if not _int_in(digits, 1, 17):
+        raise ParamError(f"digits = {short_repr(digits)} is not allowed: digits must be an integer "
+                         "1..17")
 
 
 # ---------------------------------------------------------------- HDF5 files

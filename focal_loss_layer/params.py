@@ -180,7 +180,7 @@ def parse_layer_settings(raw: Mapping, spec: LayerSpec):
         hint = ([spec.other_names[key]] if key in spec.other_names
                 else difflib.get_close_matches(key, keys, n=1) if isinstance(key, str) else [])
         raise ParamError(
-            f"unknown param_str key {_show(key)}"
+            f"unknown param_str key {short_repr(key)}"
             + (f" (did you mean {hint[0]!r}?)" if hint else "")
             + f"; allowed keys: {', '.join(keys)}")
     settings = {}
@@ -254,8 +254,8 @@ def _unique_keys(pairs) -> dict:
     for key, value in pairs:
         if key in result:
             first = next(k for k in result if k == key)
-            also = f" (the second time as {_show(key)})" if repr(first) != repr(key) else ""
-            raise ParamError(f"param_str gives the key {_show(first)} twice in one dict{also}: "
+            also = f" (the second time as {short_repr(key)})" if repr(first) != repr(key) else ""
+            raise ParamError(f"param_str gives the key {short_repr(first)} twice in one dict{also}: "
                              "give each key once (otherwise the last would silently win)")
         result[key] = value
     return result
@@ -265,7 +265,7 @@ def _short(text: str, limit: int = 120) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
-def _show(value, limit: int = 60) -> str:
+def short_repr(value, limit: int = 60) -> str:
     """repr(value), shortened: a 400-digit number or a long string would bury the message."""
     if isinstance(value, int) and value.bit_length() > 3 * limit:
         # repr of an int over 4300 digits raises; its length is all the reader needs.
@@ -281,10 +281,10 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _finite_float(value) -> Optional[float]:
-    """value as a finite float, or None: not a number, a bool, NaN or ±inf, or an int beyond
-    float range (float(10**400) raises OverflowError)."""
-    if not _is_number(value):
+def finite_float(value) -> Optional[float]:
+    """value as a finite float, or None: not a number (numpy's count), a bool, NaN or ±inf, or
+    an int beyond float range (float(10**400) raises OverflowError)."""
+    if not (_is_number(value) or isinstance(value, (np.integer, np.floating))):
         return None
     try:
         result = float(value)
@@ -293,31 +293,34 @@ def _finite_float(value) -> Optional[float]:
     return result if math.isfinite(result) else None
 
 
-def _whole_number(value) -> Optional[int]:
-    """value as an int if it is a whole number (an int, or a float without fraction), else None."""
-    if _is_number(value) and isinstance(value, int):
-        return value
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+def whole_number(value) -> Optional[int]:
+    """value as an int if it is a whole number (an int, or a float without fraction; numpy's as
+    well; never a bool), else None. An int is never converted to float: float(10**400) raises."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and value.is_integer():
         return int(value)
     return None
 
 
 def _number(raw, key, *, allowed, low=None, high=None, high_open=False) -> float:
     value = raw[key]
-    number = _finite_float(value)
+    number = finite_float(value)
     ok = number is not None
     ok = ok and (low is None or number >= low)
     ok = ok and (high is None or (number < high if high_open else number <= high))
     if not ok:
-        raise ParamError(f"{key} = {_show(value)} is not allowed: {key} must be {allowed}")
+        raise ParamError(f"{key} = {short_repr(value)} is not allowed: {key} must be {allowed}")
     return number
 
 
 def _integer(raw, key, *, low, allowed) -> int:
     value = raw[key]
-    number = _whole_number(value)
+    number = whole_number(value)
     if number is None or not low <= number <= INT32_MAX:
-        raise ParamError(f"{key} = {_show(value)} is not allowed: {key} must be {allowed}")
+        raise ParamError(f"{key} = {short_repr(value)} is not allowed: {key} must be {allowed}")
     return number
 
 
@@ -326,14 +329,14 @@ def _normalization(value, spec: LayerSpec) -> str:
         return value.lower()
     why = (f" for {spec.layer}: {value.lower()!r} is sigmoid-only ({spec.not_here[value.lower()]})"
            if isinstance(value, str) and value.lower() in spec.not_here else "")
-    raise ParamError(f"normalization = {_show(value)} is not allowed{why}: normalization must be one "
+    raise ParamError(f"normalization = {short_repr(value)} is not allowed{why}: normalization must be one "
                      "of " + ", ".join(repr(n) for n in spec.normalizations))
 
 
 def _balance_weight(class_key, weight) -> float:
-    number = _finite_float(weight)
+    number = finite_float(weight)
     if number is None or number < 0:
-        raise ParamError(f"class_balances weight {_show(weight)} for class {_show(class_key)} is "
+        raise ParamError(f"class_balances weight {short_repr(weight)} for class {short_repr(class_key)} is "
                          "not allowed: weights must be finite numbers >= 0")
     return number
 
@@ -353,11 +356,11 @@ def _class_balances(value, base: int):
             if class_id in keys_by_id:
                 raise ParamError(
                     f"class_balances gives class {class_id} two weights (keys "
-                    f"{_show(keys_by_id[class_id])} and {_show(key)}): name each class id once")
+                    f"{short_repr(keys_by_id[class_id])} and {short_repr(key)}): name each class id once")
             keys_by_id[class_id] = key
             pairs.append((class_id, _balance_weight(key, weight)))
         return tuple(sorted(pairs)), True
-    raise ParamError(f"class_balances = {_show(value)} is not allowed: class_balances must be a "
+    raise ParamError(f"class_balances = {short_repr(value)} is not allowed: class_balances must be a "
                      f"list of C weights or a dict {{class id {class_id_range(base, 'C')}: weight}}")
 
 
@@ -375,6 +378,6 @@ def _class_id(key, base: int) -> int:
         class_id = key
     if class_id is not None and base <= class_id <= INT32_MAX:
         return class_id
-    raise ParamError(f"class_balances key {_show(key)} is not allowed: keys are class ids "
+    raise ParamError(f"class_balances key {short_repr(key)} is not allowed: keys are class ids "
                      f"{class_id_range(base, 'C')} (ints or ASCII digit strings such as '3'"
                      + ("; 0 is background)" if base else ")"))

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Dict, Optional
 
 from .errors import ParamError
+from .params import short_repr
 
 ENV_VAR = "FOCAL_LOSS_NUM_THREADS"
 
@@ -33,13 +34,9 @@ def thread_limit() -> int:
     # int() of over 4300 raises, and a pass never uses more threads than it has blocks anyway.
     if re.fullmatch("0*[0-9]{1,18}", text) and int(text) >= 1:
         return int(text)
-    raise ParamError(f"{ENV_VAR}={_shown(text)} is not allowed: it must be a whole number >= 1 "
+    raise ParamError(f"{ENV_VAR}={short_repr(text)} is not allowed: it must be a whole number >= 1 "
                      f"in ASCII digits, at most 18 of them (1 = no extra threads), or unset for "
                      f"the CPUs this process may use ({usable_cpus()} here)")
-
-
-def _shown(text: str, limit: int = 40) -> str:
-    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 @lru_cache(maxsize=None)

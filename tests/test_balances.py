@@ -338,6 +338,16 @@ def _files(tmp_path):
                                                           r"layer 'softmax'"),
     ("good", ["--layer", "softmax", "--ignore-label", "-1", "--num-classes", "3"],
      r"the first is 3.0 .* class labels must be integers 0..2 \(one class per position"),
+    # 400-digit integers: a ParamError naming the option, not an OverflowError.
+    ("good", ["--ignore-label", "1" + "0" * 400], r"ignore_label = <an integer of about 401 "
+                                                  r"digits> is not allowed: ignore_label must be "
+                                                  r"an integer \(e.g. -1 or 255\) in "
+                                                  r"-2147483648..2147483647"),
+    ("good", ["--ignore-label", "-1", "--num-classes", "1" + "0" * 400],
+     r"num_classes = <an integer of about 401 digits> is not allowed: num_classes must be an "
+     r"integer 1..2147483647"),
+    ("good", ["--ignore-label", "-1", "--digits", "1" + "0" * 400],
+     r"digits = <an integer of about 401 digits> is not allowed"),
 ])
 def test_cli_errors_name_the_value_and_what_is_allowed(tmp_path, capsys, file, args, message):
     path = _files(tmp_path)[file]()
@@ -360,6 +370,12 @@ def test_cli_errors_name_the_value_and_what_is_allowed(tmp_path, capsys, file, a
     (lambda: class_counts([1, 2], ignore_label=0.5), ParamError, r"ignore_label = 0.5 is not allowed"),
     (lambda: class_counts([1, 2], num_classes=2.5), ParamError, r"num_classes = 2.5 is not allowed"),
     (lambda: class_counts(["a"]), InputError, r"labels has dtype <U1; labels must be numbers"),
+    (lambda: class_balances([1, 10 ** 400]), InputError, r"counts = \[1, 1000.* is not allowed: "
+                                                         r"counts must be numbers"),
+    (lambda: class_balances([1, 2], beta=10 ** 400), ParamError, r"beta = <an integer of about "
+                                                                 r"401 digits> is not allowed"),
+    (lambda: class_counts([1, 2], ignore_label=2 ** 31), ParamError, r"ignore_label = 2147483648 "
+                                                                     r"is not allowed"),
 ])
 def test_api_errors_name_the_value(call, error, message):
     with pytest.raises(error, match=message):
