@@ -4,15 +4,20 @@
     python_param { module: "focal_loss_layer"  layer: "SoftmaxFocalLossLayer" }
 
 The numpy cores (core, softmax_core, labels, params) import without Caffe; the layers and netspec
-are loaded on first use, since they need pycaffe.
+are loaded on first use, since they need pycaffe (without it, an ImportError says what is needed:
+focal_loss_layer.pycaffe). Caffe's Python layer looks the class up by name on this module, which
+this module's __getattr__ answers. `python -m focal_loss_layer.check` certifies the layers in the
+Caffe that is importable.
 """
 from .core import sigmoid_focal_loss
 from .errors import FocalLossError, InputError, ParamError
 from .params import FocalLossParams, SoftmaxFocalLossParams, parse_param_str, parse_softmax_param_str
 from .softmax_core import softmax_focal_loss
 
-__all__ = ["FocalLossLayer", "SoftmaxFocalLossLayer", "sigmoid_focal_loss", "softmax_focal_loss",
-           "FocalLossError", "InputError", "ParamError", "FocalLossParams",
+__version__ = "0.1.0"   # the one place the version is written (setup.py reads it from here)
+
+__all__ = ["__version__", "FocalLossLayer", "SoftmaxFocalLossLayer", "sigmoid_focal_loss",
+           "softmax_focal_loss", "FocalLossError", "InputError", "ParamError", "FocalLossParams",
            "SoftmaxFocalLossParams", "parse_param_str", "parse_softmax_param_str"]
 
 

@@ -387,9 +387,19 @@ def count_label_file(path: str, dataset: str = "label", num_classes: Optional[in
     return counts
 
 
+def _h5py():
+    """h5py, which only the file readers need (not the layer); InputError saying how to get it."""
+    try:
+        import h5py
+    except ImportError:
+        raise InputError("reading HDF5 label files needs h5py, which this Python cannot import: "
+                         "pip install h5py (or pip install 'focal_loss_layer[balances]')") from None
+    return h5py
+
+
 def hdf5_files(path: str) -> List[str]:
     """[path] for an HDF5 file; the paths a source list names, each checked to be HDF5."""
-    import h5py  # only the file readers need h5py (a test/example dependency, not the layer's)
+    h5py = _h5py()
     if not os.path.isfile(path):
         raise InputError(f"{path!r} is not a file: give an HDF5 file or an HDF5Data source list")
     if h5py.is_hdf5(path):
@@ -418,7 +428,7 @@ def hdf5_files(path: str) -> List[str]:
 
 
 def _read_dataset(path: str, name: str) -> np.ndarray:
-    import h5py
+    h5py = _h5py()
     with h5py.File(path, "r") as f:
         found = f.get(name)
         if not isinstance(found, h5py.Dataset):

@@ -28,11 +28,12 @@ KernelLossLayer holds the Caffe glue that FocalLossLayer and SoftmaxFocalLossLay
 """
 import math
 
-import caffe
-
 from .errors import InputError, ParamError
 from .fast import FocalLossKernel
 from .params import parse_param_str
+from .pycaffe import import_caffe
+
+caffe = import_caffe("FocalLossLayer and SoftmaxFocalLossLayer")
 
 
 def blob_shape(blob) -> tuple:

@@ -12,11 +12,14 @@ alpha=np.float32(0.25); they are written into param_str as the Python numbers th
 import json
 
 import numpy as np
-from caffe import layers as L
-from caffe.proto import caffe_pb2
 
 from .errors import ParamError
 from .params import SIGMOID, SOFTMAX, LayerSpec, parse_layer_param_str, parse_layer_settings
+from .pycaffe import import_caffe
+
+caffe = import_caffe("focal_loss_layer.netspec's helpers")
+L = caffe.layers
+caffe_pb2 = caffe.proto.caffe_pb2
 
 # LayerParameter fields a caller may set (name, propagate_down, include, exclude, loss_weight,
 # param, …); the layer's type, blobs and python_param are this helper's to write.
