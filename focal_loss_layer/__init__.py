@@ -22,6 +22,8 @@ __all__ = ["__version__", "FocalLossLayer", "SoftmaxFocalLossLayer", "sigmoid_fo
 
 
 def __getattr__(name):
+    """The pycaffe-bound parts, imported on first use (Caffe's Python layer finds the layer
+    classes here by name). Without pycaffe they raise focal_loss_layer.pycaffe.PycaffeMissing."""
     if name == "FocalLossLayer":
         from .layer import FocalLossLayer
         return FocalLossLayer
@@ -29,6 +31,8 @@ def __getattr__(name):
         from .softmax_layer import SoftmaxFocalLossLayer
         return SoftmaxFocalLossLayer
     if name == "netspec":
-        from . import netspec
-        return netspec
+        # import_module, not `from . import netspec`: that form asks this __getattr__ again
+        # while the submodule is not yet set, and recursed without end when the import failed.
+        import importlib
+        return importlib.import_module(f"{__name__}.netspec")
     raise AttributeError(f"module 'focal_loss_layer' has no attribute {name!r}")

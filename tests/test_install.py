@@ -2,15 +2,11 @@
 a read-only site-packages with no writable cache folder (a read-only bind mount in a private
 mount namespace, made with unshare), and with NUMBA_CACHE_DIR honoured."""
 import os
-import shutil
-import subprocess
-import sys
 import sysconfig
 import textwrap
 
 import pytest
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from installs import PIP, clean_env, copy_source, make_venv, run
 
 # Builds a net with the layer from the installed package, runs forward and backward, compares
 # them with the numpy core, and prints where the package came from and the warnings it gave.
@@ -53,43 +49,21 @@ USER_SCRIPT = textwrap.dedent('''
 ''')
 
 
-def _run(argv, **kwargs):
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, **kwargs)
-    assert done.returncode == 0, f"{argv} failed:\n{done.stdout}\n{done.stderr}"
-    return done
-
-
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """(python, site-packages) of a fresh venv with the project pip-installed (not editable).
     Its dependencies and pycaffe come from the project's .venv through a .pth file, as a user's
     venv would see a system-wide Caffe."""
     root = tmp_path_factory.mktemp("install")
-    source = root / "source"
-    source.mkdir()
-    for name in ("setup.py", "README.md"):
-        shutil.copy(os.path.join(REPO, name), source)
-    shutil.copytree(os.path.join(REPO, "focal_loss_layer"), source / "focal_loss_layer",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    venv = root / "venv"
-    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
-    python = str(venv / "bin" / "python")
-    site_packages = _run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
-                         ).stdout.strip()
+    source = copy_source(root)
+    python, site_packages = make_venv(root / "venv", with_pip=False)
     ours = sysconfig.get_paths()["purelib"]          # the project's .venv: numpy, numba, pip
     caffe_python = open(os.path.join(ours, "caffe.pth")).read().strip()
     with open(os.path.join(site_packages, "project_venv.pth"), "w") as f:
         f.write(f"{ours}\n{caffe_python}\n")
-    _run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-          "--disable-pip-version-check", str(source)], cwd=str(root))
+    run([python, *PIP, "install", "--quiet", "--no-deps", "--no-build-isolation", source],
+        cwd=str(root))
     return python, site_packages, root
-
-
-def _env(**extra):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTHON", "NUMBA_", "XDG_", "FOCAL_LOSS_"))}
-    env.update(GLOG_minloglevel="2", **extra)
-    return env
 
 
 def _result(done):
@@ -99,8 +73,8 @@ def _result(done):
 
 def test_pip_install_is_not_editable_and_the_layer_runs_from_site_packages(installed, tmp_path):
     python, site_packages, _ = installed
-    done = _run([python, "-c", USER_SCRIPT], cwd=str(tmp_path),
-                env=_env(NUMBA_CACHE_DIR=str(tmp_path / "numba")))
+    done = run([python, "-c", USER_SCRIPT], cwd=str(tmp_path),
+               env=clean_env(NUMBA_CACHE_DIR=str(tmp_path / "numba")))
     result = _result(done)
     assert result["package"] == os.path.join(site_packages, "focal_loss_layer")
     assert result["loss_error"] < 1e-5 and result["grad_error"] < 1e-6
@@ -109,7 +83,7 @@ def test_pip_install_is_not_editable_and_the_layer_runs_from_site_packages(insta
 def test_numba_cache_dir_is_honoured(installed, tmp_path):
     python, site_packages, _ = installed
     cache = tmp_path / "numba-cache"
-    done = _run([python, "-c", USER_SCRIPT], cwd=str(tmp_path), env=_env(NUMBA_CACHE_DIR=str(cache)))
+    done = run([python, "-c", USER_SCRIPT], cwd=str(tmp_path), env=clean_env(NUMBA_CACHE_DIR=str(cache)))
     assert _result(done)["warnings"] == []
     cached = [name for _, _, names in os.walk(cache) for name in names]
     assert any(name.startswith("kernels.focal_pass") and name.endswith(".nbi") for name in cached), cached
@@ -130,8 +104,8 @@ def test_read_only_install_without_a_writable_cache_compiles_in_memory_with_one_
     python, site_packages, _ = installed
     home = tmp_path / "home"
     home.mkdir()
-    done = _run(_read_only_command(site_packages, python, home), cwd="/",
-                env=_env(HOME=str(home)))
+    done = run(_read_only_command(site_packages, python, home), cwd="/",
+                env=clean_env(HOME=str(home)))
     result = _result(done)
     assert result["package"] == os.path.join(site_packages, "focal_loss_layer")
     assert result["loss_error"] < 1e-5 and result["grad_error"] < 1e-6

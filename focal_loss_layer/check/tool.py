@@ -52,7 +52,9 @@ def tool_pythonpath() -> List[str]:
     # Each module's folder is the longest entry holding its file (sys.path may nest folders).
     by_length = sorted(entries, key=len, reverse=True)
     used = set()
-    for module in list(sys.modules.values()):
+    for name, module in list(sys.modules.items()):
+        if name == "__main__":   # the script that started this process (the tool has its own)
+            continue
         files = [getattr(module, "__file__", None)] + list(getattr(module, "__path__", None) or ())
         for file in filter(None, files):
             file = os.path.realpath(file)

@@ -1,0 +1,127 @@
+"""python -m focal_loss_layer.check against the project's Caffe: every row passes; a deliberately
+wrong layer (selected with --module from a temp folder) fails the rows it should, by name, and
+the check exits non-zero; a missing layer module or caffe tool is said plainly."""
+import os
+import sys
+import textwrap
+
+import pytest
+from installs import clean_env, run
+
+from focal_loss_layer.check import cases, tool
+
+
+def check(tmp_path, *args, pythonpath=None):
+    """Run the check from tmp_path (outside the checkout) with this venv's Python."""
+    env = clean_env(**({"PYTHONPATH": pythonpath} if pythonpath else {}))
+    return run([sys.executable, "-m", "focal_loss_layer.check", *args], check=False,
+               cwd=str(tmp_path), env=env)
+
+
+def row_lines(output):
+    """{'group: row name': its table line}: the lines after the table's header line, up to the
+    first blank line; group headings are not indented, rows are."""
+    rows, group = {}, None
+    for line in output.split("\n  check ", 1)[1].split("\n\n", 1)[0].splitlines()[1:]:
+        if line.startswith("  "):
+            rows[f"{group}: {line.strip().split('  ')[0]}"] = line
+        else:
+            group = line
+    return rows
+
+
+def test_every_row_passes_in_the_projects_caffe(tmp_path):
+    done = check(tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    import caffe
+    assert f"pycaffe        {caffe.__file__}" in out
+    assert "build mode     CPU-only" in out
+    assert "export PYTHONPATH=" in out
+    lines = row_lines(out)
+    for layer in cases.LAYERS:
+        for case in layer.cases:
+            assert f"{layer.name}: net vs core {case.title}" in lines
+        for role in ("main loss", "monitor loss (loss_weight 0)", "propagate_down: false", "TEST net"):
+            assert f"{layer.name}: {role} vs {layer.twin}" in lines
+        assert f"caffe tool: {layer.name} forward+backward in `caffe time`" in lines
+    statuses = [line.split()[-1] for line in lines.values()]
+    assert statuses.count("ok") == len(lines) - 1 >= 20, out
+    assert lines["GPU mode: the rows above in GPU mode"].rstrip().endswith("skipped: CPU-only build")
+    assert out.rstrip().splitlines()[-1].startswith(f"all {len(lines) - 1} rows passed, 1 skipped")
+
+
+WRONG_LAYERS = {
+    # backward 10 % off: every row that compares the gradient fails
+    "backward_off": ("""
+        class FocalLossLayer(focal_loss_layer.FocalLossLayer):
+            def backward(self, top, propagate_down, bottom):
+                super().backward(top, propagate_down, bottom)
+                if propagate_down[0]:
+                    bottom[0].diff[...] *= 1.1
+        """, ["FocalLossLayer: net vs core (8,5), indices (8,), γ 2, α 0.25",
+              "FocalLossLayer: net vs core (2,3,4,5), soft targets, γ 0.5, weights, full",
+              "FocalLossLayer: net vs core (2,4,3,3), indices (2,1,3,3), ignore -1, positives",
+              "FocalLossLayer: central differences, caffe.Net (float32, step 0.01)",
+              "FocalLossLayer: main loss vs SigmoidCrossEntropyLoss"]),
+    # writes its gradient in forward: Caffe's Split sums it into the weights even where the
+    # layer's backward is skipped (monitor, propagate_down: false), and a TEST net's diffs change
+    "diff_in_forward": ("""
+        class SoftmaxFocalLossLayer(focal_loss_layer.SoftmaxFocalLossLayer):
+            def forward(self, bottom, top):
+                super().forward(bottom, top)
+                self.kernel.backward(bottom[0].data, bottom[1].data, 1.0, bottom[0].diff)
+        """, ["SoftmaxFocalLossLayer: monitor loss (loss_weight 0) vs SoftmaxWithLoss",
+              "SoftmaxFocalLossLayer: propagate_down: false vs SoftmaxWithLoss",
+              "SoftmaxFocalLossLayer: TEST net vs SoftmaxWithLoss"]),
+}
+
+
+@pytest.mark.parametrize("wrong", sorted(WRONG_LAYERS))
+def test_a_wrong_layer_fails_the_check_naming_the_rows(tmp_path, wrong):
+    body, failing = WRONG_LAYERS[wrong]
+    folder = tmp_path / "layers"
+    folder.mkdir()
+    # The module Caffe imports: the package's layers, one of them replaced by a wrong one.
+    (folder / f"wrong_{wrong}.py").write_text(
+        "import focal_loss_layer\n\nFocalLossLayer = focal_loss_layer.FocalLossLayer\n"
+        "SoftmaxFocalLossLayer = focal_loss_layer.SoftmaxFocalLossLayer\n\n"
+        + textwrap.dedent(body))
+    done = check(tmp_path, "--module", f"wrong_{wrong}", pythonpath=str(folder))
+    out = done.stdout
+    assert done.returncode == 1, out + done.stderr
+    assert f"layer module   wrong_{wrong} from {folder}" in out
+    failed = [title for title, line in row_lines(out).items() if line.rstrip().endswith("FAIL")]
+    assert failed == failing, out
+    summary = out.rstrip().splitlines()[-1]
+    assert summary.startswith(f"FAILED: {len(failing)} of"), summary
+    for title in failing:
+        assert title in summary
+        assert f"FAIL: {title}: " in out          # the note: what failed and what to do
+    assert "fix" in out.split("FAIL: ", 1)[1]
+    # The caffe tool ran the wrong module too, with the PYTHONPATH the check worked out.
+    assert str(folder) in out.split("export PYTHONPATH=", 1)[1].splitlines()[0]
+    assert row_lines(out)["caffe tool: SoftmaxFocalLossLayer forward+backward in `caffe time`"].rstrip().endswith("ok")
+
+
+def test_a_module_without_the_layers_stops_the_check_with_exit_2(tmp_path):
+    done = check(tmp_path, "--module", "json")
+    assert done.returncode == 2
+    assert "--module json: AttributeError" in done.stderr and "FocalLossLayer" in done.stderr
+
+
+def test_no_caffe_binary_is_one_skipped_row():
+    rows = tool.rows("caffe tool", None, "not on PATH, not beside pycaffe", "focal_loss_layer", [])
+    assert [(r.name, r.status) for r in rows] == [("caffe time", "skipped: no caffe binary")]
+    assert "--caffe" in rows[0].detail
+
+
+def test_tool_pythonpath_names_the_folders_of_the_loaded_modules():
+    import caffe
+    import numba
+    import numpy
+    path = tool.tool_pythonpath()
+    for module in (caffe, numpy, numba):
+        assert any(os.path.realpath(module.__file__).startswith(p + os.sep) for p in path), module
+    stdlib = os.path.dirname(os.path.realpath(os.__file__))
+    assert stdlib not in path
