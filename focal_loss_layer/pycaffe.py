@@ -7,10 +7,10 @@ that names the two things a Caffe must give: the build setting `WITH_PYTHON_LAYE
 """
 import importlib
 
-NEEDED = (
-    "Caffe built with `WITH_PYTHON_LAYER := 1` in its Makefile.config (CMake: "
-    "-DBUILD_python_layer=ON) and `make pycaffe`, and that build's python/ folder on PYTHONPATH, "
-    "e.g. export PYTHONPATH=/path/to/caffe/python:$PYTHONPATH")
+TO_DO = (
+    "Build Caffe with `WITH_PYTHON_LAYER := 1` in its Makefile.config (CMake: "
+    "-DBUILD_python_layer=ON), run `make pycaffe`, and put that build's python/ folder on "
+    "PYTHONPATH: export PYTHONPATH=/path/to/caffe/python:$PYTHONPATH")
 
 
 class PycaffeMissing(ImportError):
@@ -28,7 +28,7 @@ def import_caffe(what: str = "focal_loss_layer's Caffe layers"):
             # pycaffe was found but one of its own imports failed.
             raise PycaffeMissing(
                 f"{what} need pycaffe, which was found but failed to import: {error}. Install "
-                f"pycaffe's runtime packages (numpy, protobuf, six, scipy, scikit-image) into "
-                f"this Python; pycaffe itself needs {NEEDED}") from error
-        raise PycaffeMissing(f"{what} need pycaffe, which this Python cannot import ({error}): "
-                             f"they need {NEEDED}") from error
+                "pycaffe's runtime packages (numpy, protobuf, six, scipy, scikit-image) into this "
+                f"Python. (pycaffe itself: {TO_DO}.)") from error
+        raise PycaffeMissing(f"{what} need pycaffe, which this Python cannot import ({error}). "
+                             f"{TO_DO}") from error

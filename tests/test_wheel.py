@@ -93,3 +93,32 @@ def test_focal_loss_balances_runs_as_a_console_script(user_venv):
                env=user_env(bin_folder, pythonpath=False))
     assert done.returncode == 2
     assert "needs h5py" in done.stderr and "pip install h5py" in done.stderr
+
+
+def test_caffe_train_runs_the_layer_with_the_printed_pythonpath(user_venv):
+    """docs/install.md's training step: export PYTHONPATH=$(focal-loss-check --print-pythonpath),
+    then Caffe's own `caffe train` (the tool beside pycaffe, in Caffe's build layout)."""
+    bin_folder, _, work = user_venv
+    done = run([bin_folder / "focal-loss-check", "--print-pythonpath"], cwd=str(work),
+               env=user_env(bin_folder))
+    pythonpath = done.stdout.strip()
+    assert PYCAFFE_FOLDER in pythonpath.split(os.pathsep)
+    (work / "net.prototxt").write_text(
+        'layer { name: "data" type: "DummyData" top: "x" top: "label" dummy_data_param {\n'
+        '  data_filler { type: "gaussian" std: 1 } data_filler { type: "constant" value: 1 }\n'
+        '  shape { dim: 8 dim: 4 } shape { dim: 8 } } }\n'
+        'layer { name: "fc" type: "InnerProduct" bottom: "x" top: "score" inner_product_param {\n'
+        '  num_output: 3 weight_filler { type: "gaussian" std: 0.1 } } }\n'
+        'layer { name: "loss" type: "Python" bottom: "score" bottom: "label" top: "loss"\n'
+        '  python_param { module: "focal_loss_layer" layer: "FocalLossLayer"\n'
+        '                 param_str: "{\'focusing_parameter\': 2, \'alpha\': 0.25}" }\n'
+        '  loss_weight: 1 }\n')
+    (work / "solver.prototxt").write_text('net: "net.prototxt"\nbase_lr: 0.5\nlr_policy: "fixed"\n'
+                                          'max_iter: 20\ndisplay: 10\nsolver_mode: CPU\n')
+    tool = os.path.join(os.path.dirname(PYCAFFE_FOLDER), "build", "tools", "caffe")
+    env = dict(user_env(bin_folder), PYTHONPATH=pythonpath, GLOG_minloglevel="0",
+               GLOG_logtostderr="1")
+    done = run([tool, "train", "--solver=solver.prototxt"], cwd=str(work), env=env)
+    losses = [float(line.rsplit("loss = ", 1)[1]) for line in done.stderr.splitlines()
+              if "] Iteration" in line and "loss = " in line]
+    assert len(losses) == 3 and losses[-1] < losses[0], done.stderr[-2000:]

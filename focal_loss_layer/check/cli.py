@@ -33,11 +33,15 @@ def parse_args(argv):
                         help="the python_param module the nets name (default focal_loss_layer); "
                              "give your own module of FocalLossLayer and SoftmaxFocalLossLayer "
                              "to certify it against focal_loss_layer's numpy core")
+    parser.add_argument("--print-pythonpath", action="store_true",
+                        help="print only the PYTHONPATH the caffe tool needs for the layer "
+                             "(for `export PYTHONPATH=$(focal-loss-check --print-pythonpath)`) "
+                             "and exit, running no rows")
     return parser.parse_args(argv)
 
 
 def start(args, out):
-    """Imports and the header; (caffe, layer module) or an error message (exit 2)."""
+    """Imports and the header (to out); (caffe, layer module) or an error message (exit 2)."""
     import focal_loss_layer
     print(f"focal_loss_layer {__version__} from {os.path.dirname(focal_loss_layer.__file__)}",
           file=out)
@@ -104,13 +108,16 @@ def tool_rows(table: Table, args, pythonpath, gpu_mode: bool, tag: str = "") -> 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    out = sys.stdout
+    out = open(os.devnull, "w") if args.print_pythonpath else sys.stdout
     os.environ.setdefault("GLOG_minloglevel", "2")   # before pycaffe starts glog: no INFO lines
     began = time.monotonic()
     started, error = start(args, out)
     if error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.print_pythonpath:
+        print(os.pathsep.join(tool.tool_pythonpath()))
+        return 0
     caffe, _ = started
     pycaffe_folder = os.path.dirname(os.path.dirname(os.path.abspath(caffe.__file__)))
     mode = gpu.probe(pycaffe_folder)
