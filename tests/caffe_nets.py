@@ -1,9 +1,10 @@
 """Real Caffe nets for the tests: prototxt text, caffe.Net from it, and the `caffe` tool."""
 import os
 import subprocess
-import tempfile
 
 import numpy as np
+
+from focal_loss_layer.check import nets
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAFFE_TOOL = os.path.join(REPO, ".venv", "bin", "caffe")
@@ -28,14 +29,10 @@ def input_net(logits_shape, labels_shape, layers, force_backward=True):
 
 
 def load_net(text, phase=None):
+    """caffe.Net from prototxt text, in CPU mode (focal_loss_layer.check.nets.load_net)."""
     import caffe
     caffe.set_mode_cpu()
-    with tempfile.NamedTemporaryFile("w", suffix=".prototxt", delete=False) as f:
-        f.write(text)
-    try:
-        return caffe.Net(f.name, caffe.TRAIN if phase is None else phase)
-    finally:
-        os.unlink(f.name)
+    return nets.load_net(text, phase)
 
 
 def check_force_backward_leaves_bottoms_and_zeroes_label_diff(net, logits, labels):

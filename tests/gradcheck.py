@@ -2,19 +2,9 @@
 threshold scaled by max(|analytic|, |numeric|, 1), failures reported with index and values."""
 import numpy as np
 
+from focal_loss_layer.check.gradients import numeric_gradient  # the check's own, shared
 
-def numeric_gradient(loss_of, x, step):
-    """d loss_of(x) / dx by central differences, one element at a time (x is restored)."""
-    grad = np.zeros_like(x, dtype=np.float64)
-    for index in np.ndindex(*x.shape):
-        original = x[index]
-        x[index] = original + step
-        plus = loss_of(x)
-        x[index] = original - step
-        minus = loss_of(x)
-        x[index] = original
-        grad[index] = (plus - minus) / (2 * step)
-    return grad
+__all__ = ["numeric_gradient", "assert_matches_central_differences", "assert_gradient_close"]
 
 
 def assert_matches_central_differences(loss_and_grad, x, step=1e-5, threshold=1e-7):
