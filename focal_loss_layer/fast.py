@@ -83,12 +83,15 @@ class BlockedKernel:
         stats = self._stats
         self._pass(logits, labels, None, np.float32(0), stats)
         loss, positives, valid, bad = (stats[0] if len(stats) == 1 else stats.sum(axis=0)).tolist()
-        if not math.isfinite(loss):
-            # NaN marks a non-finite logit; a finite-logit overflow to inf is a loss, not an error.
+        if math.isnan(loss):
+            # NaN marks a non-finite logit (or label); a finite-logit overflow to inf is a loss,
+            # not an error.
             check_finite(logits)
         if bad:
             check_labels(labels, self.form, self.num_classes, self.params.ignore_label)
             raise AssertionError("kernel flagged labels that check_labels allows")
+        if math.isnan(loss):
+            raise AssertionError("kernel marked a non-finite logit that check_finite does not find")
         self.normalizer = (max(1.0, normalizer) if normalizer is not None else
                            normalizer_from_counts(self.params.normalization, self.counts_shape,
                                                   valid, positives))

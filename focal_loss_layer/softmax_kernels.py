@@ -37,9 +37,11 @@ from numba.extending import intrinsic
 
 from .kernels import (
     _F,
+    _FLT_MAX,
     _LN2_HI,
     _LN2_LO,
     _MATH,
+    _NAN,
     _ONE,
     _ZERO,
     NUM_STATS,
@@ -95,7 +97,13 @@ def _position(scratch, col, grad, grad_scale, label, z_minus_1, shifted_y, weigh
     """One position, from Z − 1, x_y − m and w_y·a_y (0 for a label no class matched), into
     scratch column col. Forward (grad None): the loss, valid and bad-label flags into rows
     STAT_*; backward: grad_scale·dℓ/dx_j / s_j (j ≠ y) into row STAT_LOSS and grad_scale·dℓ/dx_y
-    into row STAT_POSITIVES."""
+    into row STAT_POSITIVES.
+
+    Z − 1 is NaN when one of the position's logits is NaN or ±inf (the x·0 added to it): the
+    stored loss is then NaN, whatever γ, the label or the weight, which is how forward finds
+    non-finite logits. The log below would not carry that NaN (log_normal reads bits), so the
+    test is explicit. Finite logits of any spread stay finite: x_y − m may be −inf when the
+    spread exceeds FLT_MAX; then p = 0 and p·(−log p) is taken as 0 (its limit), not 0·inf."""
     ignored = has_ignore & (label == ignore)
     valid = _ZERO if ignored else _ONE
     log_z = log1p_to(z_minus_1)
@@ -111,20 +119,22 @@ def _position(scratch, col, grad, grad_scale, label, z_minus_1, shifted_y, weigh
     w = valid * weight
     if grad is None:
         allowed = (label >= _ZERO) & (label <= top) & (label == np.floor(label))
-        scratch[STAT_LOSS, col] = w * (qg * minus_log_p)
+        loss = _ZERO if w == _ZERO else w * (qg * minus_log_p)
+        scratch[STAT_LOSS, col] = _NAN if z_minus_1 != z_minus_1 else loss
         scratch[STAT_VALID, col] = valid
         scratch[STAT_BAD_LABELS, col] = _ZERO if allowed | ignored else _ONE
     else:
-        ratio = minus_log_p / (r if has_rest else _ONE) if has_rest else _ZERO
+        p_log_p = p * min(minus_log_p, _FLT_MAX)
+        ratio = p_log_p / (r if has_rest else _ONE) if has_rest else _ZERO
         scaled = grad_scale * w * qg
-        scratch[STAT_LOSS, col] = scaled * (inv_z + gamma * p * ratio)
-        scratch[STAT_POSITIVES, col] = -scaled * (q + gamma * p * minus_log_p)
+        scratch[STAT_LOSS, col] = scaled * (inv_z + gamma * ratio)
+        scratch[STAT_POSITIVES, col] = -scaled * (q + gamma * p_log_p)
 
 
 @njit(error_model="numpy", fastmath={"nnan", "ninf", "nsz", "reassoc"})
 def _row_max(x, start, count):
     """max(x[start:start + count]), a vectorised reduction. With a NaN or ±inf in the row the
-    result is undefined; _rows's check (x − m)·0 sees those whatever it is."""
+    result is undefined; _rows's marker x·0 sees those whatever it is."""
     m = x[start]
     for c in range(1, count):
         v = x[start + np.uint64(c)]
@@ -148,10 +158,11 @@ def _rows(x, labels, grad, grad_scale, scratch, first_row, count, class_weights,
         m = _row_max(x, base, num_classes)
         for c in range(num_classes):
             j = np.uint64(c)
-            shifted = x[base + j] - m
+            xj = x[base + j]
+            shifted = xj - m
             at_max = shifted == _ZERO
             s = exp_nonpositive(shifted)
-            scratch[ROW_REST, j] = (_ZERO if at_max else s) + shifted * _ZERO
+            scratch[ROW_REST, j] = (_ZERO if at_max else s) + xj * _ZERO
             scratch[ROW_ARGMAX, j] = _ONE if at_max else _ZERO
         z_minus_1 = _F(_sum(scratch[ROW_REST], num_classes)
                        + (_sum(scratch[ROW_ARGMAX], num_classes) - 1.0))
@@ -202,8 +213,8 @@ def _segment(x, labels, grad, grad_scale, scratch, column, first, count, stride,
             scratch[ROW_MAX, col + k] = v if greater else m
             scratch[ROW_ARGMAX, col + k] = class_id if greater else argmax
     # 2. per class: e^{x − m}; Z − 1 = Σ over all classes but the argmax (other maxima add 1
-    # each, exactly), plus (x − m)·0: 0, or NaN for a NaN or ±inf logit (the forward's check);
-    # what the label picks
+    # each, exactly), plus x·0: 0, or NaN for a NaN or ±inf logit (the non-finite marker, see
+    # _position); what the label picks
     for i in range(count):
         k = np.uint64(i)
         scratch[ROW_REST, col + k] = _ZERO
@@ -215,14 +226,15 @@ def _segment(x, labels, grad, grad_scale, scratch, column, first, count, stride,
         w = class_weights[c]
         for i in range(count):
             k = np.uint64(i)
-            shifted = x[start + k] - scratch[ROW_MAX, col + k]
+            xc = x[start + k]
+            shifted = xc - scratch[ROW_MAX, col + k]
             s = exp_nonpositive(shifted)
             rest = scratch[ROW_REST, col + k]
             shifted_y = scratch[ROW_SHIFTED_Y, col + k]
             weight = scratch[ROW_WEIGHT, col + k]
             is_max = scratch[ROW_ARGMAX, col + k] == class_id
             picked = labels[lab0 + k] == class_id
-            scratch[ROW_REST, col + k] = rest + ((_ZERO if is_max else s) + shifted * _ZERO)
+            scratch[ROW_REST, col + k] = rest + ((_ZERO if is_max else s) + xc * _ZERO)
             scratch[ROW_SHIFTED_Y, col + k] = shifted if picked else shifted_y
             scratch[ROW_WEIGHT, col + k] = w if picked else weight
             if grad is not None:

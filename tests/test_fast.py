@@ -140,12 +140,13 @@ def test_ignored_logits_get_exactly_zero_gradient():
     assert np.all(grad[labels == -1] == 0) and np.all(grad[labels != -1] != 0)
 
 
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.5, 2.0])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("where", [(0, 0, 0), (1, 2, 4), (1, 0, 2)])
-def test_non_finite_logits_raise_the_reference_message(bad, where):
-    """Even where the logit is ignored or its class weighs 0: the check does not depend on the
-    coefficients."""
-    settings = {"ignore_label": -1, "class_balances": [1.0, 0.0, 1.0]}
+def test_non_finite_logits_raise_the_reference_message(bad, where, gamma):
+    """Even where the logit is ignored or its class weighs 0, whatever γ: the check does not
+    depend on the coefficients."""
+    settings = {"ignore_label": -1, "class_balances": [1.0, 0.0, 1.0], "focusing_parameter": gamma}
     logits, labels = case(18, "targets", (2, 3, 5), settings)
     logits = logits.astype(np.float32)
     labels = labels.astype(np.float32)

@@ -157,13 +157,16 @@ def test_ignored_positions_get_exactly_zero_gradient_even_inside_the_class_range
     assert ignored.any() and np.all(grad[ignored] == 0) and np.all(grad[~ignored] != 0)
 
 
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.5, 2.0])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("where", [(0, 0, 0), (1, 2, 4), (1, 3, 2)])
 @pytest.mark.parametrize("layout", ["NCS", "NC"])
-def test_non_finite_logits_raise_the_reference_message(bad, where, layout):
-    """Even at an ignored position or in a class that weighs 0. NC: the same values as
+def test_non_finite_logits_raise_the_reference_message(bad, where, layout, gamma):
+    """Even at an ignored position or in a class that weighs 0, whatever γ (at γ = 0 the loss
+    does not depend on (1−p)^γ, where a NaN would show by itself). NC: the same values as
     (N·S, C) rows."""
-    settings = {"ignore_label": -1, "class_balances": [1.0, 1.0, 0.0, 1.0]}
+    settings = {"ignore_label": -1, "class_balances": [1.0, 1.0, 0.0, 1.0],
+                "focusing_parameter": gamma}
     logits, labels = make_softmax_case(np.random.default_rng(19), (2, 4, 5), ignore_label=-1)
     logits, labels = logits.astype(np.float32), labels.astype(np.float32)
     labels[1, 4] = -1
