@@ -26,3 +26,16 @@ def time_layers(net, names, repeats, warmup=1):
             if repeat >= warmup:
                 samples[name].append((middle - start, end - middle, end - start))
     return {name: tuple(np.median(np.array(values), axis=0)) for name, values in samples.items()}
+
+
+def median_seconds(calls, repeats, warmup=1):
+    """{name: median seconds of calls[name]()} over repeats, the calls taking turns within each
+    repeat (as time_layers)."""
+    samples = {name: [] for name in calls}
+    for repeat in range(warmup + repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            if repeat >= warmup:
+                samples[name].append(time.perf_counter() - start)
+    return {name: float(np.median(values)) for name, values in samples.items()}

@@ -15,9 +15,13 @@ only after the kernel flagged some, so valid inputs are read once.
 
 Backward recomputes the gradient from the logits instead of keeping it from forward: forward
 writes nothing the size of the logits (Caffe's contract: no bottom diff before backward), and
-backward writes each gradient value once, already scaled, straight into the diff. Memory: per
-thread a scratch of 5 × BLOCK floats (160 KB) and, without spatial dims, weights tiled to
-BLOCK + C entries; nothing the size of the logits.
+backward writes each gradient value once, already scaled, straight into the diff. Recomputing
+trusts that the logits (and labels) are still forward's: both passes add up the bits of every
+input they read (kernels.STAT_CHECKSUM, an exact integer sum), and backward raises InputError
+when its sum differs from forward's (an in-place layer on a view of the logits declared after
+the loss rewrites them in between).
+Memory: per thread a scratch of 5 × BLOCK floats (160 KB) and, without spatial dims, weights
+tiled to BLOCK + C entries; nothing the size of the logits.
 """
 import math
 from typing import Optional, Tuple
@@ -61,7 +65,8 @@ class BlockedKernel:
 
     def _plan(self, blocks: int, scratch_rows: int, block: int, threads: Optional[int]) -> None:
         self.normalizer: Optional[float] = None    # from the last forward's counts
-        self._stats = np.zeros((blocks, kernels.NUM_STATS))
+        self._forward_checksum: Optional[float] = None    # of the last forward's inputs
+        self._stats = np.zeros((blocks, kernels.STATS_COLUMNS))
         self._scratch_shape = (scratch_rows, block)
         if threads is None:
             threads = thread_limit() if self.size >= PARALLEL_MIN_SIZE else 1
@@ -82,7 +87,7 @@ class BlockedKernel:
         self.normalizer = None              # until this pass completes without an error
         stats = self._stats
         self._pass(logits, labels, None, np.float32(0), stats)
-        loss, positives, valid, bad = (stats[0] if len(stats) == 1 else stats.sum(axis=0)).tolist()
+        loss, positives, valid, bad, checksum = _totals(stats)
         if math.isnan(loss):
             # NaN marks a non-finite logit (or label); a finite-logit overflow to inf is a loss,
             # not an error.
@@ -95,18 +100,27 @@ class BlockedKernel:
         self.normalizer = (max(1.0, normalizer) if normalizer is not None else
                            normalizer_from_counts(self.params.normalization, self.counts_shape,
                                                   valid, positives))
+        self._forward_checksum = checksum
         return loss / self.normalizer
 
     def backward(self, logits: np.ndarray, labels: np.ndarray, loss_weight: float,
-                 out: np.ndarray) -> None:
+                 out: np.ndarray, check: bool = True) -> None:
         """out[...] = ∂(loss_weight·loss)/∂x for the logits and labels of the last forward,
         recomputed and written once, in float32. out: C-contiguous float32 of the logits' size
-        (e.g. Caffe's bottom diff); written in place, never copied."""
+        (e.g. Caffe's bottom diff); written in place, never copied.
+
+        check: the pass adds up the inputs' bits as forward did (kernels.STAT_CHECKSUM) and
+        InputError is raised if the logits or labels changed since forward (out then holds the
+        gradient of the changed ones). False skips it (benchmarks.backward_check measures what
+        it costs)."""
         if self.normalizer is None:
             raise RuntimeError(
                 f"{type(self).__name__}.backward needs a forward that completed first")
         grad = _flat_view(out, self.size)
-        self._pass(logits, labels, grad, np.float32(loss_weight / self.normalizer), None)
+        stats = self._stats if check else None
+        self._pass(logits, labels, grad, np.float32(loss_weight / self.normalizer), stats)
+        if check and _totals(stats)[kernels.STAT_CHECKSUM] != self._forward_checksum:
+            raise InputError(CHANGED_SINCE_FORWARD)
 
     def _pass(self, logits, labels, grad, grad_scale, stats) -> None:
         """The compiled pass over every block, the block ranges split across threads."""
@@ -155,6 +169,22 @@ class FocalLossKernel(BlockedKernel):
             self.form == INDICES, *gamma_arguments(params.focusing_parameter),
             *ignore_arguments(params.ignore_label), np.float32(params.label_smoothing))
         self._plan(-(-self.size // kernels.BLOCK), kernels.SCRATCH_ROWS, kernels.BLOCK, threads)
+
+
+def _totals(stats: np.ndarray) -> list:
+    """The per-block sums (stats rows) added up in a fixed order. (The checksums are integers
+    below 2^32: their float64 total is exact.)"""
+    return (stats[0] if len(stats) == 1 else stats.sum(axis=0)).tolist()
+
+
+CHANGED_SINCE_FORWARD = (
+    "bottom[0] (logits) or bottom[1] (labels) changed between this loss layer's forward and its "
+    "backward: the gradient would not be that of the loss forward computed. Likely cause: an "
+    "in-place layer (ReLU, Dropout, Scale, ...) on a Flatten or Reshape view of the logits, "
+    "declared after this loss, rewrites them in between (the view shares their memory; Caffe's "
+    "own loss layers keep their forward results, this one keeps nothing the size of the logits). "
+    "Fix: declare that layer before the loss, give it a top of its own (not in place), or feed "
+    "it a copy of the logits")
 
 
 def gamma_arguments(gamma: float):

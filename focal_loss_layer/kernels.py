@@ -25,6 +25,12 @@ valid count, bad labels) go to one row of `stats` each, summed afterwards in a f
 result does not depend on the number of threads. A non-finite logit makes its block's loss NaN,
 which is how it is detected.
 
+Both modes also add up the IEEE bits of every logit and label they read, modulo 2^32, into
+stats[b, STAT_CHECKSUM]: an integer sum, exact in any order, so forward's and backward's agree
+to the bit on unchanged inputs whatever the compiler did (their float losses need not: FMA
+contraction may differ between the two compiled modes). fast.BlockedKernel.backward compares
+them to see logits or labels that changed since forward.
+
 Numba compiles focal_pass once per machine for each γ path and mode (forward, backward; about 9 s
 each on 2 cores) and caches the machine code (see _cache_compiled_code); later processes load it
 in < 1 s.
@@ -38,9 +44,11 @@ from numba.extending import intrinsic
 
 BLOCK = 8192            # logits per block: a thread's float32 scratch (5 × 32 KB) stays in L2
 # Per-block sums (stats columns): loss (NaN if a logit is not finite), positives Σ t·v,
-# valid count Σ v, bad labels.
+# valid count Σ v, bad labels, each summed from a scratch row; then the checksum of the inputs.
 STAT_LOSS, STAT_POSITIVES, STAT_VALID, STAT_BAD_LABELS = range(4)
 NUM_STATS = 4
+STAT_CHECKSUM = NUM_STATS
+STATS_COLUMNS = NUM_STATS + 1
 SCRATCH_ROWS = NUM_STATS + 1   # a thread's scratch: one row per sum, one for expanded labels
 # Backward (no sums) stages a block's gradient in row 0, at the logits' page offset, and copies it
 # out: written straight into Caffe's diff, whose page offset relative to the logits' is malloc's
@@ -73,6 +81,21 @@ def _float32_from_bits(typingctx, bits):
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.FloatType())
     return types.float32(types.int32), codegen
+
+
+@intrinsic
+def _bits_of_float32(typingctx, value):
+    """The int32 IEEE bits of float32 `value` (a vectorisable bitcast)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+    return types.int32(types.float32), codegen
+
+
+@njit(inline="always")
+def checksum_add(total, x, label):
+    """total + the IEEE bits of float32 x and label, modulo 2^32 (uint32): a sum of integers,
+    the same in any order."""
+    return np.uint32(total + np.uint32(_bits_of_float32(x)) + np.uint32(_bits_of_float32(label)))
 
 
 @njit(inline="always", **_MATH)
@@ -171,18 +194,24 @@ def _row_segment(x, labels, grad, grad_scale, stats, scratch, base, start, stop,
                  ignore, smoothing):
     """Logits start..stop of one (n, c) row: weights constant, labels[i + label_offset];
     class_id None for per-class targets, else the row's class id c + 1 (index labels).
-    Fills scratch[:, i − base] (see _store) unless stats is None, and grad[i] = grad_scale·dℓ/dx
-    unless grad is None."""
+    Fills scratch[:, i − base] (see _store) in forward (grad None), and grad[i] =
+    grad_scale·dℓ/dx unless grad is None. Returns the segment's checksum (checksum_add) unless
+    stats is None (then 0)."""
+    checksum = np.uint32(0)
     for i in range(start, stop):
         xi = x[i]
+        label = labels[i + label_offset]
+        if stats is not None:
+            checksum = checksum_add(checksum, xi, label)
         valid, t, bad, smooth_pos, smooth_neg = _label_terms(
-            labels[i + label_offset], class_id, num_classes, has_ignore, ignore, smoothing)
+            label, class_id, num_classes, has_ignore, ignore, smoothing)
         loss, d = focal_element(xi, w_pos * smooth_pos, w_neg * smooth_neg,
                                 gamma, int_gamma, real_gamma)
         if grad is not None:
             scratch[STAGE_ROW, np.uint64(i - base)] = d * grad_scale
-        if stats is not None:
+        else:
             _store(scratch, np.uint64(i - base), xi, loss, t, valid, bad)
+    return checksum
 
 
 @njit(**_MATH)
@@ -194,7 +223,9 @@ def _cycle_segment(x, labels, grad, grad_scale, stats, scratch, start, stop, til
     arrays tiled with period C, tiles = (w_pos[k mod C], w_neg[k mod C], (k mod C) + 1), so that
     the loop reads them contiguously instead of one segment per sample.
     row_tile None: per-class targets labels[i]; else labels are class indices, the sample's
-    at labels[first_row + row_tile[k]], row_tile[k] = k div C."""
+    at labels[first_row + row_tile[k]], row_tile[k] = k div C. Returns the checksum as
+    _row_segment."""
+    checksum = np.uint32(0)
     w_pos, w_neg, class_id = tiles
     if row_tile is not None:
         # Each logit's sample label, copied out first: read through an index inside the main
@@ -206,18 +237,21 @@ def _cycle_segment(x, labels, grad, grad_scale, stats, scratch, start, stop, til
         j = np.uint64(i - start)
         k = np.uint64(tile_start + (i - start))
         xi = x[i]
+        label = labels[i] if row_tile is None else scratch[NUM_STATS, j]
+        if stats is not None:
+            checksum = checksum_add(checksum, xi, label)
         if row_tile is None:
-            terms = _label_terms(labels[i], None, num_classes, has_ignore, ignore, smoothing)
+            terms = _label_terms(label, None, num_classes, has_ignore, ignore, smoothing)
         else:
-            terms = _label_terms(scratch[NUM_STATS, j], class_id[k], num_classes, has_ignore,
-                                 ignore, smoothing)
+            terms = _label_terms(label, class_id[k], num_classes, has_ignore, ignore, smoothing)
         valid, t, bad, smooth_pos, smooth_neg = terms
         loss, d = focal_element(xi, w_pos[k] * smooth_pos, w_neg[k] * smooth_neg,
                                 gamma, int_gamma, real_gamma)
         if grad is not None:
             scratch[STAGE_ROW, j] = d * grad_scale
-        if stats is not None:
+        else:
             _store(scratch, j, xi, loss, t, valid, bad)
+    return checksum
 
 
 @njit(error_model="numpy", fastmath={"reassoc", "nsz"})
@@ -235,13 +269,14 @@ def focal_pass(x, labels, grad, grad_scale, stats, scratch, first_block, stop_bl
                real_gamma, has_ignore, ignore, smoothing):
     """One pass over blocks first_block..stop_block−1 of the logits (block b = logits
     [b·BLOCK, (b+1)·BLOCK)). Forward (grad None): per-block sums into stats[b] (see STAT_*).
-    Backward (stats None): grad = grad_scale·(c⁺·dℓ⁺/dx + c⁻·dℓ⁻/dx), nothing else. numba
+    Backward: grad = grad_scale·(c⁺·dℓ⁺/dx + c⁻·dℓ⁻/dx), and the inputs' checksum into
+    stats[b, STAT_CHECKSUM] unless stats is None (forward writes it too). numba
     compiles each mode on its own and drops the other's work. Releases the GIL, so that threads
     can run disjoint block ranges at once, each with its own scratch.
 
     x: float32 (N·C·S,) logits; labels: float32, (N·C·S,) targets or (N·S,) class indices
     (index_labels); grad: float32 like x, or None; grad_scale: float32; stats: float64
-    (ceil(x.size / BLOCK), NUM_STATS), or None; scratch: float32 (SCRATCH_ROWS, BLOCK), any
+    (ceil(x.size / BLOCK), STATS_COLUMNS), or None; scratch: float32 (SCRATCH_ROWS, BLOCK), any
     contents; w_pos, w_neg: float32 (C,) = w_c·a⁺, w_c·a⁻; tiles, row_tile: see _cycle_segment
     (used when S == 1; length ≥ BLOCK + C − 1); inner: S; gamma: float32 γ; int_gamma,
     real_gamma: see _powers; ignore: float32 ignore_label, used if has_ignore; smoothing: float32 ε.
@@ -249,14 +284,16 @@ def focal_pass(x, labels, grad, grad_scale, stats, scratch, first_block, stop_bl
     for b in range(first_block, stop_block):
         base = b * BLOCK
         stop = min(x.size, base + BLOCK)
+        checksum = np.uint32(0)
         if inner == 1 and index_labels:
-            _cycle_segment(x, labels, grad, grad_scale, stats, scratch, base, stop,
-                           base % num_classes, tiles, row_tile, base // num_classes, num_classes,
-                           gamma, int_gamma, real_gamma, has_ignore, ignore, smoothing)
+            checksum = _cycle_segment(
+                x, labels, grad, grad_scale, stats, scratch, base, stop, base % num_classes, tiles,
+                row_tile, base // num_classes, num_classes, gamma, int_gamma, real_gamma,
+                has_ignore, ignore, smoothing)
         elif inner == 1:
-            _cycle_segment(x, labels, grad, grad_scale, stats, scratch, base, stop,
-                           base % num_classes, tiles, None, 0, num_classes, gamma, int_gamma,
-                           real_gamma, has_ignore, ignore, smoothing)
+            checksum = _cycle_segment(
+                x, labels, grad, grad_scale, stats, scratch, base, stop, base % num_classes, tiles,
+                None, 0, num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore, smoothing)
         else:
             # Segments of one (n, c) row each: class and weights constant, logits contiguous.
             i = base
@@ -266,17 +303,24 @@ def focal_pass(x, labels, grad, grad_scale, stats, scratch, first_block, stop_bl
                 n, c = row // num_classes, row % num_classes
                 if index_labels:
                     # labels[n, s] for logit (n, c, s) = i: offset n·S − row·S.
-                    _row_segment(x, labels, grad, grad_scale, stats, scratch, base, i, end,
-                                 (n - row) * inner, w_pos[c], w_neg[c], _F(c + 1), num_classes,
-                                 gamma, int_gamma, real_gamma, has_ignore, ignore, smoothing)
+                    segment = _row_segment(
+                        x, labels, grad, grad_scale, stats, scratch, base, i, end,
+                        (n - row) * inner, w_pos[c], w_neg[c], _F(c + 1), num_classes, gamma,
+                        int_gamma, real_gamma, has_ignore, ignore, smoothing)
                 else:
-                    _row_segment(x, labels, grad, grad_scale, stats, scratch, base, i, end, 0,
-                                 w_pos[c], w_neg[c], None, num_classes, gamma, int_gamma,
-                                 real_gamma, has_ignore, ignore, smoothing)
+                    segment = _row_segment(
+                        x, labels, grad, grad_scale, stats, scratch, base, i, end, 0, w_pos[c],
+                        w_neg[c], None, num_classes, gamma, int_gamma, real_gamma, has_ignore,
+                        ignore, smoothing)
+                checksum = np.uint32(checksum + segment)
                 i = end
+        # numba types both branches of `a is None` for an array a: each test is on an argument
+        # that is None in the mode that must skip it.
         if stats is not None:
-            for k in range(NUM_STATS):
-                stats[b, k] = _sum(scratch[k], stop - base)
+            stats[b, STAT_CHECKSUM] = np.uint32(checksum)
+            if grad is None:
+                for k in range(NUM_STATS):
+                    stats[b, k] = _sum(scratch[k], stop - base)
         if grad is not None:
             _copy_out(scratch[STAGE_ROW], grad, base, stop - base)
 

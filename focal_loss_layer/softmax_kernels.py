@@ -27,13 +27,13 @@ slower at C ≥ 8, measured.)
 
 Per-block sums (kernels.STAT_*: loss, 0 positives, valid positions, bad labels) go to one row of
 `stats` each, summed afterwards in a fixed order: the result does not depend on the thread count.
-A non-finite logit makes its block's loss NaN. Compiled once per machine for each γ path and
-mode, cached like kernels.focal_pass (kernels._cache_compiled_code).
+A non-finite logit makes its block's loss NaN. Both modes add the inputs' checksum
+(kernels.checksum_add) into stats[b, STAT_CHECKSUM], for backward's check that they did not
+change since forward. Compiled once per machine for each γ path and mode, cached like
+kernels.focal_pass (kernels._cache_compiled_code).
 """
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
 from .kernels import (
     _F,
@@ -46,13 +46,16 @@ from .kernels import (
     _ZERO,
     NUM_STATS,
     STAT_BAD_LABELS,
+    STAT_CHECKSUM,
     STAT_LOSS,
     STAT_POSITIVES,
     STAT_VALID,
+    _bits_of_float32,
     _cache_compiled_code,
     _float32_from_bits,
     _powers,
     _sum,
+    checksum_add,
     exp_nonpositive,
     log1p_unit,
 )
@@ -66,14 +69,6 @@ ROW_MAX, ROW_ARGMAX, ROW_REST, ROW_SHIFTED_Y, ROW_WEIGHT = range(NUM_STATS, NUM_
 SCRATCH_ROWS = NUM_STATS + 5
 _MANTISSA, _ONE_BITS = np.int32(0x007FFFFF), np.int32(0x3F800000)
 _NO_REST = _F(1e30)     # −log(1−p) where 1 − p = 0: (1−p)^γ = exp(−γ·1e30) = 0 for γ > 0
-
-
-@intrinsic
-def _bits_of_float32(typingctx, value):
-    """The int32 IEEE bits of float32 `value` (a vectorisable bitcast)."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-    return types.int32(types.float32), codegen
 
 
 @njit(inline="always", **_MATH)
@@ -143,22 +138,27 @@ def _row_max(x, start, count):
 
 
 @njit(**_MATH)
-def _rows(x, labels, grad, grad_scale, scratch, first_row, count, class_weights, num_classes,
-          gamma, int_gamma, real_gamma, has_ignore, ignore):
+def _rows(x, labels, grad, grad_scale, stats, scratch, first_row, count, class_weights,
+          num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore):
     """S == 1 with many classes: rows first_row.. (one position each, its C logits contiguous)
     into scratch columns 0..count−1, as _segment. Per row: the max (a vectorised reduction), the
     e^{x − m} of the classes below it and the maxima flags into scratch rows ROW_REST and
     ROW_ARGMAX (width ≥ C), summed by kernels._sum; x_y read directly; backward writes
-    grad = s_j·coefficient, then dℓ/dx_y."""
+    grad = s_j·coefficient, then dℓ/dx_y. Returns the checksum of the logits and labels read
+    (kernels.checksum_add; a row's label once per class), 0 if stats is None."""
     top = _F(num_classes - 1)
     classes = np.uint64(num_classes)
+    checksum = np.uint32(0)
     for i in range(count):
         row = np.uint64(first_row + i)
         base = row * classes
         m = _row_max(x, base, num_classes)
+        label = labels[row]
         for c in range(num_classes):
             j = np.uint64(c)
             xj = x[base + j]
+            if stats is not None:
+                checksum = checksum_add(checksum, xj, label)
             shifted = xj - m
             at_max = shifted == _ZERO
             s = exp_nonpositive(shifted)
@@ -166,7 +166,6 @@ def _rows(x, labels, grad, grad_scale, scratch, first_row, count, class_weights,
             scratch[ROW_ARGMAX, j] = _ONE if at_max else _ZERO
         z_minus_1 = _F(_sum(scratch[ROW_REST], num_classes)
                        + (_sum(scratch[ROW_ARGMAX], num_classes) - 1.0))
-        label = labels[row]
         picked = (label >= _ZERO) & (label <= top) & (label == np.floor(label))
         y = np.uint64(label) if picked else np.uint64(0)
         shifted_y = x[base + y] - m if picked else _ZERO
@@ -181,25 +180,32 @@ def _rows(x, labels, grad, grad_scale, scratch, first_row, count, class_weights,
                 grad[base + j] = exp_nonpositive(x[base + j] - m) * d_other
             if picked:
                 grad[base + y] = scratch[STAT_POSITIVES, col]
+    return checksum
 
 
 @njit(**_MATH)
-def _segment(x, labels, grad, grad_scale, scratch, column, first, count, stride, label_first,
-             class_weights, num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore):
+def _segment(x, labels, grad, grad_scale, stats, scratch, column, first, count, stride,
+             label_first, class_weights, num_classes, gamma, int_gamma, real_gamma, has_ignore,
+             ignore):
     """S > 1: positions label_first .. label_first + count − 1 of one sample, into scratch
     columns column.. (see the module docstring's loops). Logit (position i, class c) at
     x[first + i + c·stride]. grad None: forward, the per-position loss, valid and bad flags into
-    rows STAT_*; else backward, grad written.
+    rows STAT_*; else backward, grad written. Returns the checksum of the logits and labels
+    (kernels.checksum_add; a position's label once per class), 0 if stats is None.
     Written so that LLVM vectorises every loop: scratch indexed as one 2-D array (row views
     would be separate arrays, too many to check for overlap), and every value loaded before a
     select picks it (a load inside the select is a branch)."""
     col = np.uint64(column)
     lab0 = np.uint64(label_first)
+    checksum = np.uint32(0)
     # 1. the maximum over the classes, and the first class holding it
     start = np.uint64(first)
     for i in range(count):
         k = np.uint64(i)
-        scratch[ROW_MAX, col + k] = x[start + k]
+        v = x[start + k]
+        if stats is not None:
+            checksum = checksum_add(checksum, v, labels[lab0 + k])
+        scratch[ROW_MAX, col + k] = v
         scratch[ROW_ARGMAX, col + k] = _ZERO
     for c in range(1, num_classes):
         start = np.uint64(first + c * stride)
@@ -207,6 +213,8 @@ def _segment(x, labels, grad, grad_scale, scratch, column, first, count, stride,
         for i in range(count):
             k = np.uint64(i)
             v = x[start + k]
+            if stats is not None:
+                checksum = checksum_add(checksum, v, labels[lab0 + k])
             m = scratch[ROW_MAX, col + k]
             argmax = scratch[ROW_ARGMAX, col + k]
             greater = v > m
@@ -258,6 +266,7 @@ def _segment(x, labels, grad, grad_scale, scratch, column, first, count, stride,
                 d_y = scratch[STAT_POSITIVES, col + k]
                 d_other = scratch[STAT_LOSS, col + k]
                 grad[j] = d_y if labels[lab0 + k] == class_id else s * d_other
+    return checksum
 
 
 def block_positions(num_classes: int) -> int:
@@ -271,11 +280,12 @@ def softmax_pass(x, labels, grad, grad_scale, stats, scratch, first_block, stop_
                  ignore):
     """One pass over position blocks first_block..stop_block−1 (block b = positions
     [b·block, (b+1)·block), block ≤ BLOCK). Forward (grad None): per-block
-    sums into stats[b] (kernels.STAT_*). Backward (stats None): grad = grad_scale·dℓ/dx, nothing
-    else. Releases the GIL: threads run disjoint block ranges, each with its own scratch.
+    sums into stats[b] (kernels.STAT_*). Backward: grad = grad_scale·dℓ/dx, and the inputs'
+    checksum into stats[b, STAT_CHECKSUM] unless stats is None (forward writes it too).
+    Releases the GIL: threads run disjoint block ranges, each with its own scratch.
 
     x: float32 (N·C·S,) logits; labels: float32 (N·S,) class indices; grad: float32 like x, or
-    None; grad_scale: float32; stats: float64 (ceil(N·S / block), NUM_STATS), or None; scratch:
+    None; grad_scale: float32; stats: float64 (ceil(N·S / block), STATS_COLUMNS), or None; scratch:
     float32 (SCRATCH_ROWS, max(BLOCK, C)), any contents; class_weights: float32 (C,) = w_c·a_c;
     inner: S;
     gamma, int_gamma, real_gamma: see kernels._powers; ignore: float32, used if has_ignore."""
@@ -284,24 +294,30 @@ def softmax_pass(x, labels, grad, grad_scale, stats, scratch, first_block, stop_
         base = b * block
         stop = min(positions, base + block)
         if inner == 1:
-            _rows(x, labels, grad, grad_scale, scratch, base, stop - base, class_weights,
-                  num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore)
+            checksum = _rows(x, labels, grad, grad_scale, stats, scratch, base, stop - base,
+                             class_weights, num_classes, gamma, int_gamma, real_gamma, has_ignore,
+                             ignore)
         else:
+            checksum = np.uint32(0)
             p = base
             while p < stop:
                 n = p // inner
                 end = min(stop, (n + 1) * inner)
-                _segment(x, labels, grad, grad_scale, scratch, p - base,
-                         n * num_classes * inner + (p - n * inner), end - p, inner, p,
-                         class_weights, num_classes, gamma, int_gamma, real_gamma, has_ignore,
-                         ignore)
+                segment = _segment(x, labels, grad, grad_scale, stats, scratch, p - base,
+                                   n * num_classes * inner + (p - n * inner), end - p, inner, p,
+                                   class_weights, num_classes, gamma, int_gamma, real_gamma,
+                                   has_ignore, ignore)
+                checksum = np.uint32(checksum + segment)
                 p = end
+        # (tests on the argument that is None in the mode that skips them: kernels.focal_pass)
         if stats is not None:
-            count = stop - base
-            stats[b, STAT_LOSS] = _sum(scratch[STAT_LOSS], count)
-            stats[b, STAT_POSITIVES] = 0.0
-            stats[b, STAT_VALID] = _sum(scratch[STAT_VALID], count)
-            stats[b, STAT_BAD_LABELS] = _sum(scratch[STAT_BAD_LABELS], count)
+            stats[b, STAT_CHECKSUM] = np.uint32(checksum)
+            if grad is None:
+                count = stop - base
+                stats[b, STAT_LOSS] = _sum(scratch[STAT_LOSS], count)
+                stats[b, STAT_POSITIVES] = 0.0
+                stats[b, STAT_VALID] = _sum(scratch[STAT_VALID], count)
+                stats[b, STAT_BAD_LABELS] = _sum(scratch[STAT_BAD_LABELS], count)
 
 
 _cache_compiled_code(softmax_pass)

@@ -1,0 +1,89 @@
+"""`make bench`, what backward's check costs: a kernel's backward with the check that the logits
+did not change since forward (the pass sums the loss again, fast.BlockedKernel.backward) against
+the same backward without it (check=False), on the same kernel and blobs, in this process, turn
+about; medians. The layers' backward is the kernel's plus Caffe's fixed per-call overhead.
+
+    python -m benchmarks.backward_check [--quick]
+"""
+import argparse
+import json
+from functools import partial
+
+import numpy as np
+
+from .inputs import IGNORED_FRACTION, POSITIVE_FRACTION
+from .softmax import CLASSIFIER
+from .softmax import LARGE as SOFTMAX_LARGE
+from .timing import median_seconds
+
+TARGET = 1.05       # backward with the check / without, at most
+# (row name, layer kind, shape, settings); "large": benchmarks.run.LARGE
+CASES = [
+    ("FocalLossLayer γ=2", "sigmoid", "large", {"focusing_parameter": 2}),
+    ("FocalLossLayer γ=1.5", "sigmoid", "large", {"focusing_parameter": 1.5}),
+    ("FocalLossLayer γ=2 indices", "indices", "large", {"focusing_parameter": 2}),
+    ("SoftmaxFocalLossLayer γ=2", "softmax", SOFTMAX_LARGE,
+     {"focusing_parameter": 2, "ignore_label": 255}),
+    ("SoftmaxFocalLossLayer γ=1.5", "softmax", SOFTMAX_LARGE,
+     {"focusing_parameter": 1.5, "ignore_label": 255}),
+    ("SoftmaxFocalLossLayer γ=2", "softmax", CLASSIFIER,
+     {"focusing_parameter": 2, "ignore_label": 255}),
+]
+QUICK_SHAPES = {"sigmoid": (2, 3, 1000), "indices": (2, 3, 1000), "softmax": (2, 5, 8, 8)}
+
+
+def kernel_and_inputs(kind, shape, settings, seed=0):
+    """A forward-run kernel and its (logits, labels, out): logits ~ N(0, 3²); sigmoid targets
+    or class indices about POSITIVE_FRACTION positive; softmax classes, IGNORED_FRACTION
+    ignored."""
+    from focal_loss_layer.fast import FocalLossKernel
+    from focal_loss_layer.params import parse_param_str, parse_softmax_param_str
+    from focal_loss_layer.softmax_fast import SoftmaxFocalLossKernel
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(scale=3.0, size=shape).astype(np.float32)
+    positions = shape[:1] + shape[2:]
+    if kind == "sigmoid":
+        labels = (rng.random(shape, dtype=np.float32) < POSITIVE_FRACTION).astype(np.float32)
+        kernel = FocalLossKernel(parse_param_str(json.dumps(settings)), shape, shape)
+    elif kind == "indices":
+        positive = rng.random(positions) < POSITIVE_FRACTION * shape[1]
+        labels = np.where(positive, rng.integers(1, shape[1] + 1, positions), 0).astype(np.float32)
+        kernel = FocalLossKernel(parse_param_str(json.dumps(settings)), shape, positions)
+    else:
+        labels = rng.integers(0, shape[1], positions).astype(np.float32)
+        labels[rng.random(positions) < IGNORED_FRACTION] = settings["ignore_label"]
+        kernel = SoftmaxFocalLossKernel(parse_softmax_param_str(json.dumps(settings)), shape,
+                                        positions)
+    kernel.forward(logits, labels)
+    return kernel, logits, labels, np.empty_like(logits)
+
+
+def lines(quick=False):
+    """The table: per case, backward without and with the check, and their ratio."""
+    from .run import LARGE
+    repeats = 3 if quick else 21
+    out = ["backward's check that the logits did not change since forward (the kernel's backward "
+           f"alone, medians of {repeats} runs, turn about)",
+           f"| {'layer':<30} | {'shape':<18} | {'bwd ms':>8} | {'+ check ms':>10} | "
+           f"{'ratio':>6} |",
+           f"|{'-' * 32}|{'-' * 20}|{'-' * 10}|{'-' * 12}|{'-' * 8}|"]
+    worst = 0.0
+    for name, kind, shape, settings in CASES:
+        shape = QUICK_SHAPES[kind] if quick else LARGE if shape == "large" else shape
+        kernel, logits, labels, grad = kernel_and_inputs(kind, shape, settings)
+        times = median_seconds({
+            label: partial(kernel.backward, logits, labels, 1.0, grad, check=check)
+            for label, check in (("without", False), ("with", True))}, repeats)
+        ratio = times["with"] / times["without"]
+        worst = max(worst, ratio)
+        out.append(f"| {name:<30} | {str(shape):<18} | {times['without'] * 1e3:8.2f} | "
+                   f"{times['with'] * 1e3:10.2f} | {ratio:6.3f} |")
+    out.append(f"target backward's check: with / without {worst:.3f} (worst row) ≤ {TARGET:g}: "
+               f"{'met' if worst <= TARGET else 'NOT MET'}")
+    return out
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    print("\n".join(lines(parser.parse_args().quick)))

@@ -1,0 +1,128 @@
+"""Backward recomputes from the logits (fast.BlockedKernel.backward): logits or labels that
+changed since forward must stop it with an InputError naming the cause, never give the gradient
+of other logits. The issue's 3-layer net in real caffe.Net, for both layers: an in-place ReLU on
+a Flatten view of the score, declared after the loss. The same net with the ReLU declared
+before the loss, or not in place, trains like Caffe's C++ twin (SigmoidCrossEntropyLoss,
+SoftmaxWithLoss at γ = 0) and does not trip the check."""
+import json
+
+import numpy as np
+import pytest
+from caffe_nets import load_net
+
+from focal_loss_layer.errors import InputError
+from focal_loss_layer.fast import FocalLossKernel
+from focal_loss_layer.params import parse_param_str, parse_softmax_param_str
+from focal_loss_layer.softmax_fast import SoftmaxFocalLossKernel
+
+N, D, C = 4, 5, 3
+LAYERS = {
+    "FocalLossLayer": ("SigmoidCrossEntropyLoss", (N, C)),
+    "SoftmaxFocalLossLayer": ("SoftmaxWithLoss", (N,)),
+}
+RELU_AFTER_LOSS_IN_PLACE = ('layer { name: "flat" type: "Flatten" bottom: "score" top: "flat" }\n'
+                            'layer { name: "relu" type: "ReLU" bottom: "flat" top: "flat" }\n')
+RELU_NOT_IN_PLACE = ('layer { name: "flat" type: "Flatten" bottom: "score" top: "flat" }\n'
+                     'layer { name: "relu" type: "ReLU" bottom: "flat" top: "flat_relu" }\n')
+
+
+def three_layer_net(loss_type, labels_shape, after_loss, layer=None):
+    """data → InnerProduct → score → loss (ours, or Caffe's `loss_type` when layer is None),
+    then `after_loss`."""
+    def dims(shape):
+        return " ".join(f"dim: {d}" for d in shape)
+    if layer is None:
+        loss = (f'layer {{ name: "loss" type: "{loss_type}" bottom: "score" bottom: "label" '
+                'top: "loss" loss_weight: 1 }\n')
+    else:
+        param_str = json.dumps({"focusing_parameter": 0}).replace('"', '\\"')
+        loss = (f'layer {{ name: "loss" type: "Python" bottom: "score" bottom: "label" '
+                f'top: "loss" python_param {{ module: "focal_loss_layer" layer: "{layer}" '
+                f'param_str: "{param_str}" }} loss_weight: 1 }}\n')
+    return load_net(
+        f'layer {{ name: "data" type: "Input" top: "data" input_param {{ shape {{ {dims((N, D))} }} }} }}\n'
+        f'layer {{ name: "label" type: "Input" top: "label" input_param {{ shape {{ {dims(labels_shape)} }} }} }}\n'
+        'layer { name: "ip" type: "InnerProduct" bottom: "data" top: "score"\n'
+        f'  inner_product_param {{ num_output: {C} weight_filler {{ type: "gaussian" std: 1 }} }} }}\n'
+        + loss + after_loss)
+
+
+def fill(net, labels_shape, seed=0):
+    rng = np.random.default_rng(seed)
+    net.params["ip"][0].data[...] = rng.normal(size=(C, D))
+    net.params["ip"][1].data[...] = 0
+    net.blobs["data"].data[...] = rng.normal(size=(N, D))
+    if len(labels_shape) == 2:
+        net.blobs["label"].data[...] = rng.random(labels_shape) < 0.4
+    else:
+        net.blobs["label"].data[...] = rng.integers(0, C, labels_shape)
+
+
+def weight_gradient(net, labels_shape):
+    fill(net, labels_shape)
+    net.clear_param_diffs()
+    net.forward()
+    net.backward()
+    return net.params["ip"][0].diff.copy()
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_an_in_place_layer_on_a_view_of_the_logits_after_the_loss_stops_backward(layer):
+    twin, labels_shape = LAYERS[layer]
+    net = three_layer_net(twin, labels_shape, RELU_AFTER_LOSS_IN_PLACE, layer)
+    fill(net, labels_shape)
+    net.forward()
+    assert np.any(net.blobs["score"].data == 0)       # the ReLU did rewrite the logits
+    with pytest.raises(InputError) as raised:
+        net.backward()
+    message = str(raised.value)
+    for text in ("bottom[0] (logits)", "changed between this loss layer's forward and its backward",
+                 "in-place layer", "Flatten or Reshape view", "declared after this loss",
+                 "declare that layer before the loss", "not in place"):
+        assert text in message, text
+
+
+@pytest.mark.parametrize("after_loss", [RELU_NOT_IN_PLACE, ""], ids=["relu not in place", "none"])
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_the_same_net_without_the_in_place_layer_trains_like_the_caffe_twin(layer, after_loss):
+    twin, labels_shape = LAYERS[layer]
+    ours = weight_gradient(three_layer_net(twin, labels_shape, after_loss, layer), labels_shape)
+    reference = weight_gradient(three_layer_net(twin, labels_shape, after_loss), labels_shape)
+    np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-6)
+
+
+KERNELS = {
+    "sigmoid targets": lambda: (FocalLossKernel(parse_param_str(""), (2, 3, 4), (2, 3, 4)),
+                                (2, 3, 4), (2, 3, 4), 2),
+    "sigmoid indices, S == 1": lambda: (FocalLossKernel(parse_param_str(""), (6, 3), (6,)),
+                                        (6, 3), (6,), 4),
+    "softmax NCS": lambda: (SoftmaxFocalLossKernel(parse_softmax_param_str(""), (2, 3, 4), (2, 4)),
+                            (2, 3, 4), (2, 4), 3),
+    "softmax NC": lambda: (SoftmaxFocalLossKernel(parse_softmax_param_str(""), (6, 3), (6,)),
+                           (6, 3), (6,), 3),
+}
+
+
+@pytest.mark.parametrize("change", ["one logit by one ulp", "a logit to NaN", "one label",
+                                    "nothing"])
+@pytest.mark.parametrize("kind", sorted(KERNELS))
+def test_backward_sees_any_change_of_the_inputs_since_forward(kind, change):
+    kernel, logits_shape, labels_shape, top_label = KERNELS[kind]()
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=logits_shape).astype(np.float32)
+    labels = rng.integers(0, top_label, labels_shape).astype(np.float32)
+    kernel.forward(logits, labels)
+    if change == "one logit by one ulp":
+        logits.reshape(-1)[5] = np.nextafter(logits.reshape(-1)[5], np.float32(np.inf))
+    elif change == "a logit to NaN":
+        logits.reshape(-1)[-1] = np.nan
+    elif change == "one label":
+        labels.reshape(-1)[1] = (labels.reshape(-1)[1] + 1) % top_label
+    out = np.empty_like(logits)
+    if change == "nothing":
+        kernel.backward(logits, labels, 1.0, out)
+        kernel.backward(logits, labels, 2.0, out)       # a second backward is as good
+        return
+    with pytest.raises(InputError, match="changed between this loss layer's forward and its"):
+        kernel.backward(logits, labels, 1.0, out)
+    kernel.backward(logits, labels, 1.0, out, check=False)   # what the benchmark times
