@@ -32,15 +32,15 @@ contraction may differ between the two compiled modes). fast.BlockedKernel.backw
 them to see logits or labels that changed since forward.
 
 Numba compiles focal_pass once per machine for each γ path and mode (forward, backward; about 9 s
-each on 2 cores) and caches the machine code (see _cache_compiled_code); later processes load it
-in < 1 s.
+each on 2 cores) and caches the machine code, keyed on every source it is built from
+(focal_loss_layer.compiled_cache); later processes load it in < 1 s.
 """
-import warnings
-
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
+
+from .compiled_cache import cache_compiled_code
 
 BLOCK = 8192            # logits per block: a thread's float32 scratch (5 × 32 KB) stays in L2
 # Per-block sums (stats columns): loss (NaN if a logit is not finite), positives Σ t·v,
@@ -341,24 +341,4 @@ def _copy_out(source, target, offset, count):
             target[np.uint64(offset) + j] = source[j]
 
 
-_cache_warning = {"given": False}     # one warning per process, however many kernels fall back
-
-
-def _cache_compiled_code(dispatcher) -> None:
-    """Keep dispatcher's machine code on disk where numba finds a writable place (NUMBA_CACHE_DIR,
-    beside this file, or the user's cache folder), so that later processes load it in < 1 s.
-    Where none is writable (a read-only install run by a user without a home), compile in memory
-    and say once how to keep it: numba's own cache=True would fail the import instead."""
-    try:
-        dispatcher.enable_caching()
-    except RuntimeError as error:      # numba: "cannot cache function ...: no locator available"
-        if not _cache_warning["given"]:
-            _cache_warning["given"] = True
-            warnings.warn(
-                f"focal_loss_layer: no writable folder for numba's cache ({error}); the kernels "
-                "are compiled in memory for this process (about 10 s per γ path). Set "
-                "NUMBA_CACHE_DIR to a writable folder to compile them once.", RuntimeWarning,
-                stacklevel=2)
-
-
-_cache_compiled_code(focal_pass)
+cache_compiled_code(focal_pass)

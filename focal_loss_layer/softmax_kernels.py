@@ -30,11 +30,12 @@ Per-block sums (kernels.STAT_*: loss, 0 positives, valid positions, bad labels) 
 A non-finite logit makes its block's loss NaN. Both modes add the inputs' checksum
 (kernels.checksum_add) into stats[b, STAT_CHECKSUM], for backward's check that they did not
 change since forward. Compiled once per machine for each γ path and mode, cached like
-kernels.focal_pass (kernels._cache_compiled_code).
+kernels.focal_pass (compiled_cache.cache_compiled_code).
 """
 import numpy as np
 from numba import njit
 
+from .compiled_cache import cache_compiled_code
 from .kernels import (
     _F,
     _FLT_MAX,
@@ -51,7 +52,6 @@ from .kernels import (
     STAT_POSITIVES,
     STAT_VALID,
     _bits_of_float32,
-    _cache_compiled_code,
     _float32_from_bits,
     _powers,
     _sum,
@@ -320,4 +320,4 @@ def softmax_pass(x, labels, grad, grad_scale, stats, scratch, first_block, stop_
                 stats[b, STAT_BAD_LABELS] = _sum(scratch[STAT_BAD_LABELS], count)
 
 
-_cache_compiled_code(softmax_pass)
+cache_compiled_code(softmax_pass)
