@@ -125,3 +125,36 @@ def test_tool_pythonpath_names_the_folders_of_the_loaded_modules():
         assert any(os.path.realpath(module.__file__).startswith(p + os.sep) for p in path), module
     stdlib = os.path.dirname(os.path.realpath(os.__file__))
     assert stdlib not in path
+
+
+def pycaffe_folder():
+    import caffe
+    return os.path.dirname(os.path.dirname(os.path.abspath(caffe.__file__)))
+
+
+def caffe_binary():
+    """Caffe's own tool beside pycaffe (not .venv/bin/caffe, which sets PYTHONPATH itself)."""
+    return os.path.join(os.path.dirname(pycaffe_folder()), "build", "tools", "caffe")
+
+
+def test_a_relative_caffe_path_is_the_tool_in_the_current_folder(tmp_path, monkeypatch):
+    # `--caffe ./caffe` names a file in the user's folder; the tool runs in a temp folder.
+    (tmp_path / "caffe").symlink_to(caffe_binary())
+    monkeypatch.chdir(tmp_path)
+    found, where = tool.find_tool("./caffe")
+    assert (found, where) == (str(tmp_path / "caffe"), "--caffe")
+    rows = tool.rows("caffe tool", found, where, "focal_loss_layer", tool.tool_pythonpath())
+    assert [r.status for r in rows] == ["ok", "ok"], [r.detail for r in rows]
+
+
+def test_the_tool_row_runs_on_the_printed_pythonpath_alone(monkeypatch):
+    # The embedded Python finds a venv through `python3` on PATH (an activated venv): the row
+    # must not pass on that, only on the PYTHONPATH it prints (a job script sees no venv).
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    monkeypatch.setenv("VIRTUAL_ENV", sys.prefix)
+    code, log, _ = tool.run_caffe_time(caffe_binary(), "focal_loss_layer", [pycaffe_folder()],
+                                       gpu=False)
+    assert code != 0 and "No module named" in log, log[-2000:]
+    code, log, times = tool.run_caffe_time(caffe_binary(), "focal_loss_layer",
+                                           tool.tool_pythonpath(), gpu=False)
+    assert code == 0 and {layer.name for layer in cases.LAYERS} <= times.keys(), log[-2000:]

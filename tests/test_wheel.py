@@ -5,6 +5,7 @@ console scripts run from a folder outside the checkout. Without PYTHONPATH the c
 layers say what is missing."""
 import json
 import os
+import sys
 
 import caffe
 import pytest
@@ -116,8 +117,12 @@ def test_caffe_train_runs_the_layer_with_the_printed_pythonpath(user_venv):
     (work / "solver.prototxt").write_text('net: "net.prototxt"\nbase_lr: 0.5\nlr_policy: "fixed"\n'
                                           'max_iter: 20\ndisplay: 10\nsolver_mode: CPU\n')
     tool = os.path.join(os.path.dirname(PYCAFFE_FOLDER), "build", "tools", "caffe")
-    env = dict(user_env(bin_folder), PYTHONPATH=pythonpath, GLOG_minloglevel="0",
-               GLOG_logtostderr="1")
+    # A job script's shell: no venv on PATH (the tool's embedded Python would take up an
+    # activated one through `python3` on PATH), only the printed PYTHONPATH; the Python that
+    # Caffe was built against first on PATH (the tool's Python takes its standard library from it).
+    base_bin = os.path.join(sys.base_prefix, "bin")
+    env = dict(user_env(bin_folder), PATH=os.pathsep.join([base_bin, "/usr/bin", "/bin"]),
+               PYTHONPATH=pythonpath, GLOG_minloglevel="0", GLOG_logtostderr="1")
     done = run([tool, "train", "--solver=solver.prototxt"], cwd=str(work), env=env)
     losses = [float(line.rsplit("loss = ", 1)[1]) for line in done.stderr.splitlines()
               if "] Iteration" in line and "loss = " in line]

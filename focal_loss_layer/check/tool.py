@@ -27,7 +27,10 @@ def find_tool(given: Optional[str]) -> Tuple[Optional[str], str]:
     """(path of the caffe tool or None, where it was found): --caffe, else PATH, else beside
     pycaffe in the usual build layout (<caffe>/python beside <caffe>/build/tools)."""
     if given:
-        return given, "--caffe"
+        # Absolute: the tool runs in a temp folder with venvs off PATH (tool_env), where a
+        # relative path or a venv's command would name nothing. A bare name is looked up on PATH.
+        absolute = os.path.abspath(given) if os.sep in given else shutil.which(given)
+        return absolute or given, "--caffe"
     on_path = shutil.which("caffe")
     if on_path:
         return on_path, "PATH"
@@ -82,11 +85,25 @@ def time_net(module: str) -> str:
     return text
 
 
+def tool_env(pythonpath: List[str]) -> Dict[str, str]:
+    """os.environ for the tool: PYTHONPATH = pythonpath, glog to stderr, and PATH without venvs'
+    bin folders. The tool's embedded Python looks for `python3` on PATH and takes up the venv it
+    finds there (pyvenv.cfg): in an activated venv it would import the layer whatever PYTHONPATH
+    says, and the row would not show that the printed PYTHONPATH is enough on its own (a job
+    script, another shell)."""
+    path = [folder for folder in os.environ.get("PATH", "").split(os.pathsep)
+            if folder and not os.path.isfile(os.path.join(folder, os.pardir, "pyvenv.cfg"))]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(pythonpath), PATH=os.pathsep.join(path),
+               GLOG_logtostderr="1", GLOG_minloglevel="0")
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
 def run_caffe_time(tool: str, module: str, pythonpath: List[str], gpu: bool
                    ) -> Tuple[int, str, Dict[str, Dict[str, float]]]:
-    """(exit code, log, {layer: {'forward': ms, 'backward': ms}}) of `caffe time` on time_net."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(pythonpath), GLOG_logtostderr="1",
-               GLOG_minloglevel="0")
+    """(exit code, log, {layer: {'forward': ms, 'backward': ms}}) of `caffe time` on time_net,
+    with PYTHONPATH = pythonpath and no venv on PATH (tool_env)."""
+    env = tool_env(pythonpath)
     with tempfile.TemporaryDirectory(prefix="focal_loss_check_") as folder:
         path = os.path.join(folder, "time_net.prototxt")
         with open(path, "w") as f:
