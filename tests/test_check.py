@@ -74,6 +74,12 @@ WRONG_LAYERS = {
         """, ["SoftmaxFocalLossLayer: monitor loss (loss_weight 0) vs SoftmaxWithLoss",
               "SoftmaxFocalLossLayer: propagate_down: false vs SoftmaxWithLoss",
               "SoftmaxFocalLossLayer: TEST net vs SoftmaxWithLoss"]),
+    # writes the logits' gradient even where propagate_down says no: Caffe's Split sums it in
+    "ignores_propagate_down": ("""
+        class FocalLossLayer(focal_loss_layer.FocalLossLayer):
+            def backward(self, top, propagate_down, bottom):
+                super().backward(top, [True] + [False] * (len(bottom) - 1), bottom)
+        """, ["FocalLossLayer: propagate_down: false vs SigmoidCrossEntropyLoss"]),
 }
 
 
