@@ -86,13 +86,18 @@ def time_net(module: str) -> str:
 
 
 def tool_env(pythonpath: List[str]) -> Dict[str, str]:
-    """os.environ for the tool: PYTHONPATH = pythonpath, glog to stderr, and PATH without venvs'
-    bin folders. The tool's embedded Python looks for `python3` on PATH and takes up the venv it
-    finds there (pyvenv.cfg): in an activated venv it would import the layer whatever PYTHONPATH
-    says, and the row would not show that the printed PYTHONPATH is enough on its own (a job
-    script, another shell)."""
-    path = [folder for folder in os.environ.get("PATH", "").split(os.pathsep)
-            if folder and not os.path.isfile(os.path.join(folder, os.pardir, "pyvenv.cfg"))]
+    """os.environ for the tool: PYTHONPATH = pythonpath, glog to stderr, and on PATH, in place of
+    a venv's bin folder, the bin folder of the Python the venv was made from (the shell with the
+    venv deactivated, or a job script). The tool's embedded Python looks for `python3` on PATH:
+    a venv it finds there (pyvenv.cfg) it takes up whatever PYTHONPATH says, so the row would not
+    show that the printed PYTHONPATH is enough; and it takes its standard library from that
+    python3, so it must be the Python pycaffe was built for (this one's base)."""
+    path = []
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        if folder and os.path.isfile(os.path.join(folder, os.pardir, "pyvenv.cfg")):
+            folder = os.path.join(sys.base_prefix, "bin")
+        if folder and folder not in path:
+            path.append(folder)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(pythonpath), PATH=os.pathsep.join(path),
                GLOG_logtostderr="1", GLOG_minloglevel="0")
     env.pop("VIRTUAL_ENV", None)
