@@ -122,6 +122,14 @@ def test_no_caffe_binary_is_one_skipped_row():
     assert "--caffe" in rows[0].detail
 
 
+def test_a_tool_that_cannot_start_fails_each_layers_row_and_says_what_to_do(tmp_path):
+    not_executable = tmp_path / "caffe"
+    not_executable.write_text("#!/bin/sh\n")
+    rows = tool.rows("caffe tool", str(not_executable), "--caffe", "focal_loss_layer", [])
+    assert [r.status for r in rows] == ["FAIL"] * len(cases.LAYERS)
+    assert all(f"chmod +x {not_executable}" in r.detail and "--caffe" in r.detail for r in rows)
+
+
 def test_tool_pythonpath_names_the_folders_of_the_loaded_modules():
     import caffe
     import numba

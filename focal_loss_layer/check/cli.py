@@ -97,12 +97,7 @@ def net_rows(table: Table, module: str, tag: str = "") -> None:
 def tool_rows(table: Table, args, pythonpath, gpu_mode: bool, tag: str = "") -> None:
     found_tool, found = tool.find_tool(args.caffe)
     group = "caffe tool" + tag
-    try:
-        rows = tool.rows(group, found_tool, found, args.module, pythonpath, gpu=gpu_mode)
-    except Exception as error:   # e.g. the tool path is not executable
-        rows = [Row(group, "caffe time", "-", FAIL, f"{found_tool}: {type(error).__name__}: "
-                                                    f"{error}; pass a working tool with --caffe")]
-    for row in rows:
+    for row in tool.rows(group, found_tool, found, args.module, pythonpath, gpu=gpu_mode):
         table.add(row)
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Callable, List
 
 PASS, FAIL, SKIP = "ok", "FAIL", "skipped"   # a skipped row's status says why: "skipped: ..."
-NAME_WIDTH, FIGURE_WIDTH = 60, 48
+NAME_WIDTH, FIGURE_WIDTH = 66, 48   # the longest row name is 64 characters
 
 
 @dataclass

@@ -133,7 +133,14 @@ def rows(group: str, tool: Optional[str], found: str, module: str, pythonpath: L
         return [Row(group, "caffe time", "-", f"{SKIP}: no caffe binary",
                     f"no caffe binary {found}; pass --caffe /path/to/caffe/build/tools/caffe to "
                     "check the tool too")]
-    code, log, times = run_caffe_time(tool, module, pythonpath, gpu)
+    try:
+        code, log, times = run_caffe_time(tool, module, pythonpath, gpu)
+    except OSError as error:     # the same rows fail, so the summary counts the same rows
+        advice = (f"make it executable (chmod +x {tool}) or " if isinstance(error, PermissionError)
+                  else "")
+        return [Row(group, name, "-", FAIL, f"{tool} could not be started ({type(error).__name__}: "
+                                            f"{error}); {advice}pass a working tool with --caffe PATH")
+                for name in names]
     result = []
     for layer, name in zip(LAYERS, names):
         got = times.get(layer.name, {})
