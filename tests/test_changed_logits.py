@@ -22,6 +22,11 @@ LAYERS = {
 }
 RELU_AFTER_LOSS_IN_PLACE = ('layer { name: "flat" type: "Flatten" bottom: "score" top: "flat" }\n'
                             'layer { name: "relu" type: "ReLU" bottom: "flat" top: "flat" }\n')
+# Power scale −1 flips every sign: each flip adds 2^31 to a logit's bits, so a plain sum of bits
+# modulo 2^32 is blind to an even number of them (here all N·C = 12 logits).
+NEGATE_AFTER_LOSS_IN_PLACE = (
+    'layer { name: "flat" type: "Flatten" bottom: "score" top: "flat" }\n'
+    'layer { name: "negate" type: "Power" bottom: "flat" top: "flat" power_param { scale: -1 } }\n')
 RELU_NOT_IN_PLACE = ('layer { name: "flat" type: "Flatten" bottom: "score" top: "flat" }\n'
                      'layer { name: "relu" type: "ReLU" bottom: "flat" top: "flat_relu" }\n')
 
@@ -66,13 +71,16 @@ def weight_gradient(net, labels_shape):
     return net.params["ip"][0].diff.copy()
 
 
+@pytest.mark.parametrize("after_loss", [RELU_AFTER_LOSS_IN_PLACE, NEGATE_AFTER_LOSS_IN_PLACE],
+                         ids=["relu", "negate"])
 @pytest.mark.parametrize("layer", sorted(LAYERS))
-def test_an_in_place_layer_on_a_view_of_the_logits_after_the_loss_stops_backward(layer):
+def test_an_in_place_layer_on_a_view_of_the_logits_after_the_loss_stops_backward(layer, after_loss):
     twin, labels_shape = LAYERS[layer]
-    net = three_layer_net(twin, labels_shape, RELU_AFTER_LOSS_IN_PLACE, layer)
+    net = three_layer_net(twin, labels_shape, after_loss, layer)
     fill(net, labels_shape)
     net.forward()
-    assert np.any(net.blobs["score"].data == 0)       # the ReLU did rewrite the logits
+    computed = net.blobs["data"].data @ net.params["ip"][0].data.T   # what the loss saw
+    assert np.any(np.abs(net.blobs["score"].data - computed) > 1e-3)   # rewritten since
     with pytest.raises(InputError) as raised:
         net.backward()
     message = str(raised.value)
@@ -126,3 +134,37 @@ def test_backward_sees_any_change_of_the_inputs_since_forward(kind, change):
     with pytest.raises(InputError, match="changed between this loss layer's forward and its"):
         kernel.backward(logits, labels, 1.0, out)
     kernel.backward(logits, labels, 1.0, out, check=False)   # what the benchmark times
+
+
+STRUCTURED_KERNELS = {
+    "sigmoid targets": lambda shape: FocalLossKernel(parse_param_str(""), shape, shape),
+    "softmax": lambda shape: SoftmaxFocalLossKernel(parse_softmax_param_str(""), shape,
+                                                    shape[:1] + shape[2:]),
+}
+
+
+@pytest.mark.parametrize("change", ["every logit negated", "every logit doubled",
+                                    "every logit halved", "two logits swapped their signs"])
+@pytest.mark.parametrize("kind", sorted(STRUCTURED_KERNELS))
+def test_backward_sees_changes_whose_bit_differences_cancel_in_a_plain_sum(kind, change):
+    # 512 logits: scaling each by 2^k adds k·2^23 to its bits, 512·k·2^23 ≡ 0 modulo 2^32; sign
+    # flips add 2^31 each.
+    shape = (2, 4, 64)
+    kernel = STRUCTURED_KERNELS[kind](shape)
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=shape).astype(np.float32)
+    labels = (rng.random(shape) < 0.3 if kind.startswith("sigmoid") else
+              rng.integers(0, shape[1], shape[:1] + shape[2:])).astype(np.float32)
+    kernel.forward(logits, labels)
+    flat = logits.reshape(-1)
+    if change == "every logit negated":
+        flat *= -1
+    elif change == "every logit doubled":
+        flat *= 2
+    elif change == "every logit halved":
+        flat *= 0.5
+    else:
+        positive, negative = np.flatnonzero(flat > 0)[0], np.flatnonzero(flat < 0)[0]
+        flat[[positive, negative]] *= -1
+    with pytest.raises(InputError, match="changed between this loss layer's forward and its"):
+        kernel.backward(logits, labels, 1.0, np.empty_like(logits))
