@@ -30,7 +30,7 @@ BRIGHTNESS = (0.0, 0.2)
 
 
 @lru_cache(maxsize=None)
-def _pictures() -> "tuple[np.ndarray, ...]":
+def pictures() -> "tuple[np.ndarray, ...]":
     from sklearn.datasets import load_sample_images
     grey = [getattr(skimage_data, name)().astype(np.float32) / 255.0 for name in PICTURES]
     grey += [rgb2gray(image).astype(np.float32) for image in load_sample_images().images]
@@ -41,7 +41,7 @@ def background_sources(split: str) -> List[np.ndarray]:
     """The split's band (SPLIT_BANDS) of every picture, float32 (H, W) in [0, 1]."""
     start, stop = SPLIT_BANDS[split]
     return [picture[:, int(start * picture.shape[1]):int(stop * picture.shape[1])]
-            for picture in _pictures()]
+            for picture in pictures()]
 
 
 def textured_background(sources: List[np.ndarray], size: int, rng) -> np.ndarray:

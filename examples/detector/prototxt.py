@@ -35,7 +35,7 @@ from .scenes import CANVAS, NUM_CLASSES
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FOLDER = os.path.join(REPO, "prototxt", "detector")
-FEATURES = 32          # pyramid and head channels (RetinaNet: 256)
+FEATURES = 24          # pyramid and head channels (RetinaNet: 256)
 HEAD_KERNEL = 3        # the class and box outputs' kernel (RetinaNet: 3)
 PRIOR = 0.01           # pi: every anchor starts at foreground probability 0.01
 PRIOR_BIAS = -math.log((1 - PRIOR) / PRIOR)
