@@ -13,8 +13,12 @@ Output folder layout:
     runs/<example>/<loss>/{solver,train}.prototxt  the copies `caffe train` ran
     runs/<example>/<loss>/caffe.log                 the full Caffe log
     runs/<example>/<loss>/snapshot_iter_*.caffemodel
-    data/detector/{train,val,test}.{h5,txt}, runs/detector/<solver>/<loss>/lr<rate>_seed<seed>/
+    data/detector/{train,val,test}.{h5,txt}, runs/detector/<solver>/<arm>/lr<rate>_seed<seed>/
                                                     the detector (examples/detector/)
+
+Each example is a package: examples/digits/, examples/digit_grid/, examples/detector/; what
+they share (running caffe train, logs, HDF5, AP, loss share, statistics, figures) is in
+examples/common/.
 """
 import argparse
 import os
