@@ -101,7 +101,7 @@ def _ap(results: Dict, path: str) -> str:
     val_ax.set_xlabel("iteration")
     val_ax.set_ylabel("COCO AP, validation split")
     val_ax.set_title("Validation AP during training (thin: each seed)", fontsize=10)
-    val_ax.legend(fontsize=7, loc="lower right")
+    val_ax.legend(fontsize=7, loc="upper left")
 
     width = 0.8 / len(SHOWN)
     for i, key in enumerate(SHOWN):
@@ -118,7 +118,7 @@ def _ap(results: Dict, path: str) -> str:
     class_ax.set_ylim(0, 1)
     class_ax.set_title(f"Per-class AP: mean of {len(arms['focal']['seeds'])} seeds, bars "
                        "min-max over seeds", fontsize=10)
-    class_ax.legend(fontsize=7, loc="lower right")
+    class_ax.legend(fontsize=7, loc="upper left")
     fig.suptitle("RetinaNet-lite on textured digit scenes: COCO AP from pycocotools")
     return _save(fig, path)
 
