@@ -1,8 +1,11 @@
-"""`make example`: real `caffe train` runs comparing FocalLossLayer with Caffe's own
-SigmoidCrossEntropyLoss on two problems built from scikit-learn's handwritten digits.
+"""`make example`: real `caffe train` runs of FocalLossLayer (and SoftmaxFocalLossLayer), one
+package per example:
 
-    digits      long-tailed one-vs-all classification (a few classes rare in training)
-    digit_grid  dense per-cell prediction on canvases, positives under 1 in 500 logits
+    digits/      long-tailed one-vs-all classification (a demonstration of the layer)
+    digit_grid/  dense per-cell prediction on canvases (a demonstration, sigmoid and softmax)
+    detector/    RetinaNet-lite on textured digit scenes: FL against α-balanced CE, with and
+                 without the prior bias, over seeds, with confidence intervals
+    common/      what they share
 
 Entry point: `python -m examples.run_all [--quick] [--out DIR] [--only NAME]`.
 """

@@ -13,8 +13,12 @@ Output folder layout:
     runs/<example>/<loss>/{solver,train}.prototxt  the copies `caffe train` ran
     runs/<example>/<loss>/caffe.log                 the full Caffe log
     runs/<example>/<loss>/snapshot_iter_*.caffemodel
-    data/detector/{train,val,test}.{h5,txt}, runs/detector/<solver>/<loss>/lr<rate>_seed<seed>/
+    data/detector/{train,val,test}.{h5,txt}, runs/detector/<solver>/<arm>/lr<rate>_seed<seed>/
                                                     the detector (examples/detector/)
+
+Each example is a package: examples/digits/, examples/digit_grid/, examples/detector/; what
+they share (running caffe train, logs, HDF5, AP, loss share, statistics, figures) is in
+examples/common/.
 """
 import argparse
 import os
@@ -25,15 +29,16 @@ import time
 # subprocesses get their own settings, and their logs go to files).
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-from . import example_digits, example_grid  # noqa: E402
+from .common.losses import LABELS, LOSSES, deploy_name, losses_of  # noqa: E402
+from .common.plots import write_figures  # noqa: E402
+from .common.progress import note, shown, stage  # noqa: E402
+from .common.report import table, write_results  # noqa: E402
+from .common.training import CAFFE_TOOL, REPO, prepare_run, train  # noqa: E402
 from .detector import experiment as detector  # noqa: E402
 from .detector import figures as detector_figures
 from .detector.report import table as detector_table  # noqa: E402
-from .losses import LABELS, LOSSES, deploy_name, losses_of  # noqa: E402
-from .plots import write_figures  # noqa: E402
-from .progress import note, shown, stage  # noqa: E402
-from .report import table, write_results  # noqa: E402
-from .training import CAFFE_TOOL, REPO, prepare_run, train  # noqa: E402
+from .digit_grid import run as example_grid
+from .digits import run as example_digits  # noqa: E402
 
 EXAMPLES = {example.NAME: example for example in (example_digits, example_grid)}
 DEFAULT_OUT = os.path.join(REPO, "results")

@@ -3,6 +3,7 @@ against numpy, and `run_all --quick --only detector` end to end with the real `c
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -12,6 +13,12 @@ import pytest
 from caffe_nets import REPO
 
 from examples.detector import prototxt as detector_prototxt
+from examples.detector.anchor_stats import (
+    BLANK_STD,
+    anchor_boxes,
+    anchor_statistics,
+    flat_labels,
+)
 from examples.detector.anchors import (
     ASPECT_RATIOS,
     IGNORE_LABEL,
@@ -28,13 +35,29 @@ from examples.detector.anchors import (
     level_anchors,
     pyramid_anchors,
 )
+from examples.detector.backgrounds import (
+    BRIGHTNESS,
+    CONTRAST,
+    SPLIT_BANDS,
+    background_sources,
+    pictures,
+    textured_background,
+)
 from examples.detector.coco_eval import coco_ground_truth, evaluate
 from examples.detector.data import split_datasets
 from examples.detector.inference import detect, level_candidates
 from examples.detector.initial_gradient import initial_gradients
 from examples.detector.log_outputs import read_test_losses
 from examples.detector.nms import batched_nms, nms
-from examples.detector.scenes import CANVAS, INK, NOISE_STD, make_scenes, split_sources
+from examples.detector.scenes import (
+    CANVAS,
+    INK,
+    NOISE_STD,
+    PLAIN,
+    TEXTURED,
+    make_scenes,
+    split_sources,
+)
 from examples.detector.share import anchor_logits
 from examples.detector.targets import anchors_per_image, image_targets
 
@@ -65,8 +88,9 @@ def test_level_anchors_are_centred_on_their_cells():
     np.testing.assert_allclose(centres[:, :, 3], centres[:, :, 8])   # every anchor of a cell
 
 
-def test_an_image_has_at_least_ten_thousand_anchors():
-    assert anchors_per_image(CANVAS) >= 10_000
+def test_an_image_has_thousands_of_anchors():
+    assert anchors_per_image(CANVAS) == NUM_ANCHORS * sum((CANVAS // l.stride) ** 2
+                                                          for l in LEVELS) > 6_000
     assert len(LEVELS) in (2, 3)
 
 
@@ -126,9 +150,9 @@ def test_box_encoding_round_trips_and_is_zero_for_the_anchor_itself():
     boxes = np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=1)
     np.testing.assert_allclose(decode(anchors, encode(anchors, boxes)), boxes, rtol=0, atol=1e-9)
     np.testing.assert_allclose(encode(anchors, anchors), 0, atol=1e-12)
-    # A centre offset of 0.1 anchor widths is a target of 1 (weight 10).
+    # Unit weights (Detectron's RetinaNet): a centre offset of 1.6 px is 1.6 / the anchor width.
     np.testing.assert_allclose(encode(anchors[:1], anchors[:1] + [1.6, 0, 1.6, 0])[0, 0],
-                               10 * 1.6 / (anchors[0, 2] - anchors[0, 0]))
+                               1.6 / (anchors[0, 2] - anchors[0, 0]))
 
 
 def test_decoding_clips_wild_size_deltas():
@@ -180,12 +204,13 @@ def test_splits_share_no_source_image():
     assert not (flat["val"] & flat["test"])
 
 
-def test_scenes_hold_non_overlapping_digits_with_tight_boxes_and_clutter_outside_them():
-    scenes = make_scenes(split_sources()["test"], 20, seed=5)
+def test_plain_scenes_hold_non_overlapping_digits_with_tight_boxes_and_clutter_outside_them():
+    # On the plain (black) background, where "ink" is unambiguous.
+    scenes = make_scenes(split_sources()["test"], 20, seed=5, style=PLAIN)
     assert scenes.images.shape == (20, 1, CANVAS, CANVAS)
     clutter_pixels = 0
     for image, boxes, classes in zip(scenes.images[:, 0], scenes.boxes, scenes.classes):
-        assert 1 <= len(boxes) <= 5 and np.all((classes >= 1) & (classes <= 10))
+        assert 1 <= len(boxes) <= PLAIN.digits[1] and np.all((classes >= 1) & (classes <= 10))
         assert np.all(boxes >= 0) and np.all(boxes <= CANVAS)
         iou = box_iou(boxes, boxes)
         assert np.all(iou[~np.eye(len(boxes), dtype=bool)] == 0)
@@ -202,6 +227,73 @@ def test_scenes_hold_non_overlapping_digits_with_tight_boxes_and_clutter_outside
                 assert line.max() < INK
         clutter_pixels += np.count_nonzero((image > INK) & ~inside)
     assert clutter_pixels > 20 * 20   # strokes and fragments: ink outside every object
+
+
+def test_textured_scenes_keep_their_digits_brighter_than_the_background_under_them():
+    scenes = make_scenes(split_sources()["test"], 20, seed=5, style=TEXTURED)
+    high = BRIGHTNESS[1] + CONTRAST[1]
+    for image, boxes in zip(scenes.images[:, 0], scenes.boxes):
+        assert TEXTURED.digits[0] <= len(boxes) <= TEXTURED.digits[1]
+        iou = box_iou(boxes, boxes)
+        assert np.all(iou[~np.eye(len(boxes), dtype=bool)] == 0)
+        for x1, y1, x2, y2 in boxes.astype(int):
+            # Pasted by max over a background below `high`: the digit's brightest ink is on top.
+            assert image[y1:y2, x1:x2].max() > high
+        outside = np.ones_like(image, bool)
+        for x1, y1, x2, y2 in boxes.astype(int):
+            outside[y1:y2, x1:x2] = False
+        assert image[outside].std() > NOISE_STD   # texture, not noise on black
+
+
+def test_textured_backgrounds_are_cropped_from_disjoint_bands_with_the_stated_range():
+    bands = {split: background_sources(split) for split in SPLIT_BANDS}
+    # The three bands, side by side, are each picture exactly: no column is in two splits.
+    for number, picture in enumerate(pictures()):
+        joined = np.concatenate([bands[split][number] for split in ("train", "val", "test")],
+                                axis=1)
+        np.testing.assert_array_equal(joined, picture)
+        assert bands["train"][number].shape[1] == pytest.approx(0.6 * picture.shape[1], abs=1)
+    rng = np.random.default_rng(0)
+    backgrounds = np.array([textured_background(bands["train"], 64, rng) for _ in range(50)])
+    assert backgrounds.shape == (50, 64, 64) and backgrounds.dtype == np.float32
+    lows, spans = backgrounds.min(axis=(1, 2)), np.ptp(backgrounds, axis=(1, 2))
+    assert np.all((lows >= BRIGHTNESS[0] - 1e-6) & (lows <= BRIGHTNESS[1] + 1e-6))
+    assert np.all((spans >= CONTRAST[0] - 1e-5) & (spans <= CONTRAST[1] + 1e-5))
+    assert len({b.tobytes() for b in backgrounds}) == 50
+
+
+def test_anchor_statistics_match_a_per_anchor_loop():
+    rng = np.random.default_rng(1)
+    canvas = 32
+    images = rng.uniform(0, 0.2, (2, 1, canvas, canvas)).astype(np.float32)
+    images[0, 0, :16, :16] = 0.0                      # a flat corner
+    images[1, 0, 20:, 20:] = 0.9                      # a bright block
+    boxes = anchor_boxes(canvas)
+    labels = rng.choice([0, 0, 0, 1, -1], size=(2, len(boxes))).astype(np.float32)
+    stats = anchor_statistics(images, labels, ink=0.25)
+    blank = no_ink = 0
+    for image, image_labels in zip(images[:, 0], labels):
+        for (x1, y1, x2, y2), label in zip(boxes, image_labels):
+            if label != 0:
+                continue
+            pixels = image[y1:y2, x1:x2].astype(np.float64)
+            blank += pixels.std() < BLANK_STD
+            no_ink += pixels.max() <= 0.25
+    negatives = (labels == 0).sum()
+    assert stats["negatives_per_positive"] == pytest.approx(negatives / (labels > 0).sum())
+    assert stats["negative_share_nearly_blank"] == pytest.approx(blank / negatives)
+    assert stats["negative_share_without_ink"] == pytest.approx(no_ink / negatives)
+    assert 0 < blank < negatives and 0 < no_ink < negatives
+
+
+def test_textured_scenes_have_far_fewer_blank_negative_anchors_than_plain_ones():
+    sources = split_sources()["train"]
+    shares = {}
+    for name, style in (("plain", PLAIN), ("textured", TEXTURED)):
+        scenes = make_scenes(sources, 12, seed=2, style=style)
+        shares[name] = anchor_statistics(scenes.images, flat_labels(split_datasets(scenes)),
+                                         INK)["negative_share_without_ink"]
+    assert shares["textured"] < shares["plain"] / 3
 
 
 def test_scenes_are_reproducible():
@@ -240,9 +332,9 @@ def test_inference_reads_anchor_a_class_c_from_channel_a_times_c_plus_c():
         h, w, a, _ = level_anchors_.shape
         outputs[f"cls_score_{level.name}"] = np.full((1, a * num_classes, h, w), -10, np.float32)
         outputs[f"box_pred_{level.name}"] = np.zeros((1, a * 4, h, w), np.float32)
-    level, y, x, a, c = 2, 3, 6, 5, 8
+    level, y, x, a, c = 2, 3, 4, 5, 8
     outputs[f"cls_score_{LEVELS[level].name}"][0, a * num_classes + c, y, x] = 3.0
-    outputs[f"box_pred_{LEVELS[level].name}"][0, a * 4:(a + 1) * 4, y, x] = [10, 0, 0, 0]
+    outputs[f"box_pred_{LEVELS[level].name}"][0, a * 4:(a + 1) * 4, y, x] = [1, 0, 0, 0]
     (found,) = detect(outputs, CANVAS, num_classes)
     assert found["classes"].tolist() == [c + 1]
     assert found["scores"][0] == pytest.approx(1 / (1 + math.exp(-3)))
@@ -368,13 +460,49 @@ def test_the_committed_prototxts_are_the_generators_output():
                 f"prototxt/detector/{name} is stale: run python -m examples.detector.prototxt"
 
 
-def test_the_two_train_nets_differ_in_the_loss_settings_only():
-    focal, ce = (detector_prototxt.train_net(key).splitlines() for key in ("focal", "ce"))
-    differing = [(a, b) for a, b in zip(focal, ce) if a != b]
-    assert len(focal) == len(ce)
-    allowed = ("param_str", "name:", "#")
-    assert all(any(word in a for word in allowed) for a, _ in differing), differing
-    assert sum("param_str" in a for a, _ in differing) == len(LEVELS)
+def _differing(a: str, b: str):
+    a, b = (detector_prototxt.train_net(key).splitlines() for key in (a, b))
+    assert len(a) == len(b)
+    return [(x, y) for x, y in zip(a, b) if x != y]
+
+
+def test_the_fl_and_ce_train_nets_differ_in_the_loss_settings_only():
+    for a, b in (("focal", "ce"), ("focal_noprior", "ce_noprior")):
+        differing = _differing(a, b)
+        assert all(any(word in x for word in ("param_str", "name:", "#")) for x, _ in differing)
+        assert sum("param_str" in x for x, _ in differing) == len(LEVELS)
+
+
+def test_the_no_prior_nets_differ_in_the_class_bias_only():
+    for a, b in (("focal", "focal_noprior"), ("ce", "ce_noprior")):
+        differing = _differing(a, b)
+        fillers = [(x, y) for x, y in differing if "bias_filler" in x]
+        assert len(fillers) == len(LEVELS)   # cls_score on each level
+        assert all(f"value: {-math.log(99):.7g}" in x and "value: 0 " in y for x, y in fillers)
+        assert all(any(w in x for w in ("bias_filler", "name:", "#")) for x, _ in differing)
+
+
+def test_every_convolution_follows_detectrons_bias_rule_no_decay_and_twice_the_rate():
+    from caffe.proto import caffe_pb2
+    from google.protobuf import text_format
+    net = caffe_pb2.NetParameter()
+    text_format.Merge(detector_prototxt.train_net("focal"), net)
+    convolutions = [layer for layer in net.layer if layer.type == "Convolution"]
+    assert len(convolutions) >= 10
+    for layer in convolutions:
+        weight, bias = layer.param
+        assert (weight.lr_mult, weight.decay_mult) == (1, 1), layer.name
+        assert (bias.lr_mult, bias.decay_mult) == (2, 0), layer.name
+
+
+def test_the_box_loss_uses_no_fork_only_layer():
+    # BVLC master has these; SmoothL1Loss (the SSD fork's) must not appear.
+    bvlc = {"HDF5Data", "Convolution", "ReLU", "Pooling", "Deconvolution", "Eltwise", "Python",
+            "Reduction", "Threshold", "Reshape", "Tile", "AbsVal", "Power", "Sigmoid", "Input"}
+    for key in detector_prototxt.LOSSES:
+        types = set(re.findall(r'name: "\w+"  type: "(\w+)"', detector_prototxt.train_net(key)))
+        assert types <= bvlc, types - bvlc
+    assert "SmoothL1Loss" not in detector_prototxt.train_net("focal")
 
 
 @pytest.fixture(scope="module")
@@ -390,7 +518,7 @@ def train_net(tiny_data):
     """The FL train net (TRAIN phase) reading the tiny data, after one forward and backward."""
     import caffe
 
-    from examples.training import prepare_run
+    from examples.common.training import prepare_run
     caffe.set_mode_cpu()
     run = prepare_run(os.path.join(REPO, "prototxt", "detector", "solver_focal.prototxt"),
                       str(tiny_data), str(tiny_data / "run"))
@@ -419,23 +547,90 @@ def test_the_class_losses_are_focal_loss_over_all_levels_divided_by_the_batchs_p
             expected / positives, rel=1e-4)
 
 
+def _smooth_l1(d, beta):
+    """Reference smooth L1 and its derivative (float64)."""
+    a = np.abs(d)
+    return (np.where(a < beta, 0.5 * d * d / beta, a - 0.5 * beta),
+            np.where(a < beta, d / beta, np.sign(d)))
+
+
 def test_the_box_loss_is_smooth_l1_over_positive_anchors_divided_by_the_batchs_positives(train_net):
     net = train_net
-    total = 0.0
+    beta = detector_prototxt.BBOX_REG_BETA
+    assert beta == 0.11
+    total, zones = 0.0, set()
+    positives = net.blobs["num_positives"].data.sum()
     for level in LEVELS:
         pred = net.blobs[f"box_pred_{level.name}"].data.astype(np.float64)
-        target = net.blobs[f"box_targets_{level.name}"].data
+        target = net.blobs[f"box_targets_{level.name}"].data.astype(np.float64)
         labels = net.blobs[f"labels_{level.name}"].data
-        n, _, h, w = pred.shape
         positive = np.repeat((labels > 0)[:, :, None], 4, axis=2).reshape(pred.shape)
-        d = np.abs(pred - target)[positive]
-        total += np.where(d < 1, 0.5 * d * d, d - 0.5).sum()
-        # Off positives the prediction gets no gradient.
-        assert np.all(net.blobs[f"box_pred_{level.name}"].diff[~positive] == 0)
-        assert np.count_nonzero(net.blobs[f"box_pred_{level.name}"].diff[positive]) > 0 \
-            or not positive.any()
-    positives = net.blobs["num_positives"].data.sum()
+        value, slope = _smooth_l1(np.where(positive, pred - target, 0.0), beta)
+        total += value.sum()
+        zones |= set(np.abs(pred - target)[positive] < beta)
+        # The gradient is smooth L1's derivative / max(positives, 1) on positives, 0 elsewhere.
+        diff = net.blobs[f"box_pred_{level.name}"].diff
+        assert np.all(diff[~positive] == 0)
+        np.testing.assert_allclose(diff, np.where(positive, slope, 0) / max(positives, 1),
+                                   rtol=1e-4, atol=1e-7)
+    assert zones == {True, False}   # both the quadratic and the linear zone are exercised
     assert net.blobs["box_loss"].data.item() == pytest.approx(total / max(positives, 1), rel=1e-4)
+
+
+def test_the_box_loss_layers_alone_match_smooth_l1_in_both_zones_and_at_zero(tmp_path):
+    """The layers of box_loss_layers in a net of Input layers, on hand-set deltas: exactly at
+    0, inside the quadratic zone, at and beyond beta, on a positive and on background."""
+    import caffe
+    caffe.set_mode_cpu()
+    beta = 0.11
+    shape = (1, NUM_ANCHORS * 4, 1, 2)
+    inputs = "".join(
+        f'layer {{ name: "{name}" type: "Input" top: "{name}" input_param {{ shape {{ '
+        + " ".join(f"dim: {d}" for d in dims) + " } } }\n"
+        for name, dims in (("box_input", shape), ("box_targets_p2", shape),
+                           ("labels_p2", (1, NUM_ANCHORS, 1, 2))))
+    # A learnable Bias (0) before the deltas makes Caffe run the box layers' backward without
+    # force_backward (which would also ask Threshold, on the labels, for a gradient).
+    inputs += ('layer { name: "box_pred_p2" type: "Bias" bottom: "box_input" top: "box_pred_p2" '
+               'bias_param { axis: 0 num_axes: 0 filler { type: "constant" value: 0 } } }\n')
+    text = (inputs
+            + "\n".join(detector_prototxt.box_loss_layers("p2", beta))
+            + '\nlayer { name: "loss" type: "Power" bottom: "box_sl1_sum_p2" top: "loss" '
+              "loss_weight: 1 }\n")
+    path = tmp_path / "box_loss.prototxt"
+    path.write_text(text)
+    net = caffe.Net(str(path), caffe.TEST)
+    labels = np.zeros((1, NUM_ANCHORS, 1, 2), np.float32)
+    labels[0, 0, 0, 0] = 3          # anchor 0 at x = 0: positive
+    labels[0, 1, 0, 1] = -1         # ignored: no box loss
+    pred = np.zeros(shape, np.float32)
+    target = np.zeros(shape, np.float32)
+    pred[0, 0:4, 0, 0] = [0.05, -0.3, 0.2, 0.11]
+    target[0, 0:4, 0, 0] = [0.05, 0.0, 0.15, 0.0]   # d = 0, -0.3, 0.05, 0.11 (= beta)
+    pred[0, 4:8, 0, 1] = 0.7        # ignored anchor: must get nothing
+    net.blobs["box_input"].data[...] = pred
+    net.blobs["box_targets_p2"].data[...] = target
+    net.blobs["labels_p2"].data[...] = labels
+    net.forward()
+    net.backward()
+    d = np.array([0.0, -0.3, 0.05, 0.11])
+    value, slope = _smooth_l1(d, beta)
+    assert net.blobs["loss"].data.item() == pytest.approx(value.sum(), rel=1e-5)
+    expected = np.zeros(shape)
+    expected[0, 0:4, 0, 0] = slope
+    np.testing.assert_allclose(net.blobs["box_pred_p2"].diff, expected, rtol=1e-5, atol=1e-6)
+    # And the central-difference gradient of the net's own loss agrees (float32 steps of 1e-3).
+    step = 1e-3
+    for k in (1, 2):
+        for sign in (+1, -1):
+            net.blobs["box_input"].data[...] = pred
+            net.blobs["box_input"].data[0, k, 0, 0] += sign * step
+            net.forward()
+            if sign > 0:
+                upper = net.blobs["loss"].data.item()
+            else:
+                lower = net.blobs["loss"].data.item()
+        assert (upper - lower) / (2 * step) == pytest.approx(slope[k], rel=1e-2)
 
 
 def test_the_heads_share_their_weights_across_levels(train_net):
@@ -458,6 +653,7 @@ def test_the_class_bias_starts_at_the_prior():
     assert not net.params["cls_score_p2"][1].data.any()   # deploy: no fillers, weights come later
     text = detector_prototxt.train_net("focal")
     assert f"value: {-math.log(99):.7g}" in text
+    assert f"value: {-math.log(99):.7g}" not in detector_prototxt.train_net("focal_noprior")
 
 
 def test_the_upsampling_is_nearest_neighbour_and_passes_gradients(train_net):
@@ -487,44 +683,57 @@ def quick_run(tmp_path_factory):
 
 def test_the_quick_run_shows_its_stages_and_no_caffe_log(quick_run):
     _, stdout, _, seconds = quick_run
-    for stage in ("== detector: data", "== detector: learning-rate sweep", "== detector: seeds",
-                  "== detector: test split", "== detector: loss share", "== results"):
+    for stage in ("== detector: data", "== detector: 4 arms x 2 seeds",
+                  "== detector: loss share", "== results"):
         assert stage in stdout
     assert "done, final train loss" in stdout
     assert "solver.cpp" not in stdout and "] Iteration" not in stdout
     assert seconds < QUICK_RUN_BUDGET_SECONDS * 2   # the budget is 2 min; slack for a busy machine
 
 
-def test_the_quick_run_reports_coco_ap_for_every_loss_and_seed(quick_run):
+def test_the_quick_run_reports_coco_ap_per_arm_and_seed_with_intervals(quick_run):
     _, stdout, results, _ = quick_run
     detector = results["detector"]
     assert list(results["examples"]) == []
-    assert set(detector["runs"]) == {"focal", "ce"}
-    for key, run in detector["runs"].items():
-        assert len(run["seeds"]) >= 2
+    assert set(detector["arms"]) == set(detector_prototxt.LOSSES)
+    seeds = None
+    for key, arm in detector["arms"].items():
+        assert arm["base_lr"] == detector_prototxt.RATES[key.split("_")[0]]
+        assert arm["prior"] == detector_prototxt.LOSSES[key]["prior"]
+        if seeds is None:
+            seeds = [s["seed"] for s in arm["seeds"]]
+        assert [s["seed"] for s in arm["seeds"]] == seeds and len(seeds) >= 2
         for metric in ("AP", "AP50", "AP75"):
-            stats = run[metric]
-            values = [seed[metric] for seed in run["seeds"]]
+            stats = arm[metric]
+            values = [seed[metric] for seed in arm["seeds"]]
             assert all(0 <= v <= 1 for v in values)
+            assert stats["values"] == pytest.approx(values, abs=1e-5)
             assert stats["mean"] == pytest.approx(np.mean(values), abs=1e-5)
-            assert stats["min"] <= stats["mean"] <= stats["max"]
-        assert run["base_lr"] == detector["sweep"]["picked"][key]
-        assert len(run["ap_per_class"]) == 10
-        precision = np.array(run["pr50"]["precision"])
-        assert precision.shape == (10, 101)
-        assert f"| {detector['losses'][key]['label']} | {run['base_lr']:g} |" in stdout
-    for key, points in detector["sweep"]["points"].items():
-        assert [p["base_lr"] for p in points] == detector["rates"][key]
-        assert len(points) >= 2
-        best = max(points, key=lambda p: p["AP"])
-        assert detector["sweep"]["picked"][key] == best["base_lr"]
-    assert "Lin et al. 2017, Table 1" in stdout
+            assert stats["low"] <= stats["mean"] <= stats["high"]
+        assert np.array(arm["ap_per_class"]).shape == (len(seeds), 10)
+        assert np.array(arm["pr50"]["precision"]).shape == (10, 101)
+        for seed in arm["seeds"]:
+            iterations = [it for it, _ in seed["val_curve"]]
+            assert iterations == list(range(15, 31, 15))
+            assert all(0 <= ap <= 1 for _, ap in seed["val_curve"])
+        assert f"| {arm['label']} | {arm['base_lr']:g} |" in stdout
+    for name, pair in detector["paired"].items():
+        a, b = detector["arms"][pair["a"]], detector["arms"][pair["b"]]
+        expected = [x["AP"] - y["AP"] for x, y in zip(a["seeds"], b["seeds"])]
+        assert pair["AP"]["values"] == pytest.approx(expected, abs=1e-5)
+        assert f"| {name} |" in stdout
+    assert ("FL − CE, prior bias", "focal", "ce") in [(n, p["a"], p["b"])
+                                                       for n, p in detector["paired"].items()]
+    train = detector["data"]["train"]["anchors"]
+    assert train["negatives_per_positive"] > 100
+    assert 0 <= train["negative_share_nearly_blank"] <= 1
+    assert "Lin et al. 2017" in stdout
 
 
 def test_the_quick_run_trains_with_falling_losses(quick_run):
     _, _, results, _ = quick_run
-    for key, run in results["detector"]["runs"].items():
-        for seed in run["seeds"]:
+    for key, arm in results["detector"]["arms"].items():
+        for seed in arm["seeds"]:
             train = seed["curves"]["train"]
             assert all(math.isfinite(loss) for _, loss in train)
             assert train[-1][1] < train[0][1], (key, seed["seed"], train)
@@ -539,8 +748,8 @@ def test_the_quick_run_writes_the_figures(quick_run):
         image = matplotlib.image.imread(out / name)
         assert image.shape[0] > 300 and image.shape[1] > 300
         assert image.std() > 0.01, f"{name} is blank"
-    for run in results["detector"]["runs"].values():
-        share = run["loss_share"]
+    for key in ("focal", "ce"):
+        share = results["detector"]["arms"][key]["loss_share"]
         for kind in ("positives", "negatives"):
             for curve in share[kind]["curves"].values():
                 assert curve[0] == 0 and curve[-1] == pytest.approx(1)

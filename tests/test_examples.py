@@ -9,10 +9,16 @@ import numpy as np
 import pytest
 from caffe_nets import REPO
 
-from examples import example_digits, example_grid
-from examples.caffe_log import LossCurves
-from examples.digits_data import DigitImages
-from examples.grid_data import (
+from examples.common.caffe_log import LossCurves
+from examples.common.loss_share import (
+    cumulative_share,
+    loss_share_analysis,
+    share_of_easiest,
+    softmax_loss_share_analysis,
+)
+from examples.common.losses import LABELS, SOFTMAX_LOSSES, losses_of
+from examples.digit_grid import run as example_grid
+from examples.digit_grid.data import (
     GRID,
     IGNORE_LABEL,
     MAX_POSITIVE_SHARE,
@@ -20,13 +26,8 @@ from examples.grid_data import (
     make_canvases,
     per_class_targets,
 )
-from examples.loss_share import (
-    cumulative_share,
-    loss_share_analysis,
-    share_of_easiest,
-    softmax_loss_share_analysis,
-)
-from examples.losses import LABELS, SOFTMAX_LOSSES, losses_of
+from examples.digits import run as example_digits
+from examples.digits.data import DigitImages
 
 QUICK_RUN_TIMEOUT = 300
 _quick_runs = {}   # example name -> (output folder, finished process): one run per session

@@ -9,10 +9,11 @@ import pytest
 from caffe_nets import REPO, run_caffe_tool
 from google.protobuf import text_format
 
-from examples import example_digits, example_grid
+from examples.common.hdf5_files import read_hdf5
+from examples.common.losses import LABELS, LOSSES, SOFTMAX_LOSSES, deploy_name, losses_of
 from examples.detector.data import write_data as write_detector_data
-from examples.hdf5_files import read_hdf5
-from examples.losses import LABELS, LOSSES, SOFTMAX_LOSSES, deploy_name, losses_of
+from examples.digit_grid import run as example_grid
+from examples.digits import run as example_digits
 from focal_loss_layer.core import sigmoid_focal_loss
 
 EXAMPLES = (example_digits, example_grid)

@@ -19,10 +19,12 @@ import numpy as np
 POSITIVE_IOU = 0.5
 NEGATIVE_IOU = 0.4
 IGNORE_LABEL = -1
-# Scale of the regression targets (Faster R-CNN's / Detectron's default BBOX_REG_WEIGHTS):
-# centre offsets in tenths of the anchor, log-sizes in fifths, so that Caffe's SmoothL1Loss
-# (its quadratic zone is |d| < 1, fixed) is quadratic for centre errors below 0.1 anchor.
-BOX_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
+# Regression targets encoded with unit weights, as Detectron's RetinaNet does
+# (detectron/roi_data/retinanet.py calls data_utils.compute_targets with its default weights
+# (1, 1, 1, 1); MODEL.BBOX_REG_WEIGHTS = (10, 10, 5, 5) is the Fast R-CNN head's). With unit weights the
+# deltas are small, which is why the box loss's smooth L1 turns linear at
+# RETINANET.BBOX_REG_BETA = 0.11 instead of 1 (examples.detector.prototxt).
+BOX_WEIGHTS = (1.0, 1.0, 1.0, 1.0)
 # Decoded log-size deltas are clipped here (Detectron's log(1000 / 16)): exp() cannot overflow.
 MAX_LOG_SIZE_DELTA = float(np.log(1000.0 / 16))
 

@@ -15,11 +15,12 @@ from typing import Dict
 import h5py
 import numpy as np
 
-from ..hdf5_files import write_hdf5_source
-from .anchors import LEVELS
+from ..common.hdf5_files import write_hdf5_source
+from .anchor_stats import anchor_statistics, flat_labels
 from .scenes import (
     CANVAS,
-    DIGITS_PER_SCENE,
+    INK,
+    MAX_DIGITS,
     NUM_CLASSES,
     Scenes,
     make_scenes,
@@ -32,12 +33,13 @@ from .targets import anchors_per_image, dataset_targets
 SPLITS = ("train", "val", "test")
 # One scene seed per split, and each split draws from its own source digits.
 SEEDS = {"train": 11, "val": 12, "test": 13}
-MAX_OBJECTS = DIGITS_PER_SCENE[1]
+MAX_OBJECTS = MAX_DIGITS
 
 
 def write_data(data_dir: str, counts: Dict[str, int]) -> Dict:
     """Write data_dir/{split}.{h5,txt} for counts {split: scenes}; return statistics for the
-    report (counts, anchors per image, positives, ignored and background shares)."""
+    report (counts, anchors per image, positives, ignored and background shares, and
+    examples.detector.anchor_stats' negatives per positive and blank negative anchors)."""
     sources = split_sources()
     stats = {"anchors_per_image": anchors_per_image(CANVAS),
              "source_digits": {split: int(len(sources[split].digits)) for split in SPLITS}}
@@ -45,8 +47,7 @@ def write_data(data_dir: str, counts: Dict[str, int]) -> Dict:
         scenes = make_scenes(sources[split], counts[split], SEEDS[split])
         datasets = split_datasets(scenes)
         write_hdf5_source(data_dir, split, datasets)
-        labels = np.concatenate([datasets[f"labels_{l.name}"].reshape(len(scenes.images), -1)
-                                 for l in LEVELS], axis=1)
+        labels = flat_labels(datasets)
         stats[split] = {
             "scenes": int(counts[split]),
             "objects": int(sum(len(b) for b in scenes.boxes)),
@@ -55,6 +56,7 @@ def write_data(data_dir: str, counts: Dict[str, int]) -> Dict:
             "ignored_anchor_share": float((labels < 0).mean()),
             # Class logits: each anchor has C of them; a positive anchor has one positive logit.
             "positive_logit_share": float((labels > 0).mean() / NUM_CLASSES),
+            "anchors": anchor_statistics(scenes.images, labels, INK),
         }
     return stats
 

@@ -1,10 +1,11 @@
 """The detector's PNG figures, drawn from results["detector"] (examples.detector.experiment) and,
 for the pictures, the test images in out_dir/data/detector/.
 
-    detector_detections.png   test images with each loss's detections (and the ground truth)
-    detector_ap.png           the validation sweep, per-class AP, precision-recall at IoU 0.5
-    detector_loss_curves.png  train and validation loss of every final run
-    detector_loss_share.png   the paper's Figure 4 on the detector's test anchors
+    detector_detections.png   test images with the prior-bias FL and CE nets' detections
+    detector_ap.png           test AP per arm (every seed, mean, 95% CI); validation AP against
+                              iteration; per-class AP with its spread over seeds
+    detector_loss_curves.png  train and validation loss, one panel per objective (FL, CE)
+    detector_loss_share.png   the paper's Figure 4 on the detector's test anchors (log axis)
 """
 import os
 from typing import Dict, List
@@ -15,12 +16,14 @@ matplotlib.use("Agg")   # files only
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..plots import plot_loss_share  # noqa: E402
+from ..common.plots import plot_loss_share  # noqa: E402
 from .data import read_split  # noqa: E402
 from .experiment import DRAW_SCORE, NAME  # noqa: E402
 from .nms import nms  # noqa: E402
 
-COLORS = {"focal": "tab:blue", "ce": "tab:red"}
+COLORS = {"focal": "tab:blue", "ce": "tab:red", "focal_noprior": "tab:cyan",
+          "ce_noprior": "tab:orange"}
+SHOWN = ("focal", "ce")   # the arms whose detections and loss shares are drawn
 DISPLAY_IOU = 0.5
 
 
@@ -32,12 +35,12 @@ def write_figures(results: Dict, out_dir: str) -> List[str]:
 
 
 def _label(results: Dict, key: str) -> str:
-    return results["losses"][key]["label"]
+    return results["arms"][key]["label"]
 
 
 def _detections(results: Dict, out_dir: str, path: str) -> str:
     images, boxes, classes = read_split(os.path.join(out_dir, "data", NAME), "test")
-    runs = results["runs"]
+    runs = {key: results["arms"][key] for key in SHOWN}
     count = len(next(iter(runs.values()))["detections"])
     fig, axes = plt.subplots(len(runs), count, figsize=(3.2 * count, 3.5 * len(runs)),
                              squeeze=False)
@@ -72,80 +75,89 @@ def _detections(results: Dict, out_dir: str, path: str) -> str:
 
 
 def _ap(results: Dict, path: str) -> str:
-    fig, (sweep_ax, class_ax, pr_ax) = plt.subplots(1, 3, figsize=(16, 4.4))
-    for key, points in results["sweep"]["points"].items():
-        rates = [p["base_lr"] for p in points]
-        sweep_ax.plot(rates, [p["AP"] for p in points], "o-", color=COLORS[key],
-                      label=f"{_label(results, key)} AP")
-        sweep_ax.plot(rates, [p["AP50"] for p in points], "s--", color=COLORS[key], alpha=0.6,
-                      label=f"{_label(results, key)} AP50")
-        best = results["sweep"]["picked"][key]
-        sweep_ax.axvline(best, color=COLORS[key], linewidth=0.8, linestyle=":")
-    sweep_ax.set_xscale("log")
-    sweep_ax.set_xlabel("base_lr")
-    sweep_ax.set_ylabel("COCO AP on the validation split")
-    sweep_ax.set_title(f"{results['solver']} base_lr sweep (seed {results['sweep']['seed']}); "
-                       "dotted: picked", fontsize=10)
-    sweep_ax.legend(fontsize=7)
+    arms = results["arms"]
+    fig, (test_ax, val_ax, class_ax) = plt.subplots(1, 3, figsize=(17, 4.8))
+    for i, (key, arm) in enumerate(arms.items()):
+        values = [s["AP"] for s in arm["seeds"]]
+        test_ax.plot(np.full(len(values), i), values, "o", color=COLORS[key], alpha=0.5)
+        ap = arm["AP"]
+        if ap["low"] is not None:
+            test_ax.errorbar(i + 0.15, ap["mean"], yerr=[[ap["mean"] - ap["low"]],
+                                                          [ap["high"] - ap["mean"]]],
+                             fmt="s", color=COLORS[key], capsize=4)
+        for seed in arm["seeds"]:
+            val_ax.plot(*zip(*seed["val_curve"]), color=COLORS[key], alpha=0.25, linewidth=0.8)
+        iterations = [it for it, _ in arm["seeds"][0]["val_curve"]]
+        mean_curve = np.mean([[ap for _, ap in s["val_curve"]] for s in arm["seeds"]], axis=0)
+        val_ax.plot(iterations, mean_curve, "o-", color=COLORS[key],
+                    label=f"{arm['label']} (mean of {len(arm['seeds'])} seeds)")
+    test_ax.set_xticks(range(len(arms)))
+    test_ax.set_xticklabels([arm["label"].replace(", ", ",\n", 1) for arm in arms.values()],
+                            fontsize=8)
+    test_ax.set_ylim(0, 1)
+    test_ax.set_ylabel("COCO AP, test split")
+    test_ax.set_title("Test AP: circles = seeds, squares = mean with 95% t-interval", fontsize=10)
+    val_ax.set_ylim(0, 1)
+    val_ax.set_xlabel("iteration")
+    val_ax.set_ylabel("COCO AP, validation split")
+    val_ax.set_title("Validation AP during training (thin: each seed)", fontsize=10)
+    val_ax.legend(fontsize=7, loc="upper left")
 
-    runs = results["runs"]
-    width = 0.8 / len(runs)
-    for i, (key, run) in enumerate(runs.items()):
-        ap = run["ap_per_class"]
-        class_ax.bar(np.arange(len(ap)) + (i - (len(runs) - 1) / 2) * width, ap, width,
-                     color=COLORS[key],
-                     label=f"{_label(results, key)} (AP {run['AP']['mean']:.3f})")
-        recall = np.array(run["pr50"]["recall"])
-        precision = np.array(run["pr50"]["precision"]).mean(axis=0)
-        pr_ax.plot(recall, precision, color=COLORS[key],
-                   label=f"{_label(results, key)} (AP50 {run['AP50']['mean']:.3f})")
-    seeds = len(next(iter(runs.values()))["seeds"])
-    class_ax.set_xticks(range(len(ap)))
+    width = 0.8 / len(SHOWN)
+    for i, key in enumerate(SHOWN):
+        per_seed = np.array(arms[key]["ap_per_class"], dtype=float)   # (seeds, C)
+        mean = np.nanmean(per_seed, axis=0)
+        low, high = np.nanmin(per_seed, axis=0), np.nanmax(per_seed, axis=0)
+        x = np.arange(len(mean)) + (i - (len(SHOWN) - 1) / 2) * width
+        class_ax.bar(x, mean, width, color=COLORS[key], alpha=0.8,
+                     yerr=[mean - low, high - mean], capsize=2, error_kw={"linewidth": 0.8},
+                     label=f"{arms[key]['label']}")
+    class_ax.set_xticks(range(len(mean)))
     class_ax.set_xlabel("digit")
-    class_ax.set_ylabel("AP (IoU 0.50:0.95)")
+    class_ax.set_ylabel("AP (IoU 0.50:0.95), test split")
     class_ax.set_ylim(0, 1)
-    class_ax.set_title(f"Per-class AP on the test split, mean of {seeds} seeds", fontsize=10)
-    class_ax.legend(fontsize=7)
-    pr_ax.set_xlabel("recall")
-    pr_ax.set_ylabel("precision (mean over classes)")
-    pr_ax.set_xlim(0, 1)
-    pr_ax.set_ylim(0, 1.02)
-    pr_ax.set_title("Precision-recall at IoU 0.5, test split (COCO's interpolation)", fontsize=10)
-    pr_ax.legend(fontsize=7)
-    fig.suptitle("RetinaNet-lite on digit scenes: COCO AP from pycocotools")
+    class_ax.set_title(f"Per-class AP: mean of {len(arms['focal']['seeds'])} seeds, bars "
+                       "min-max over seeds", fontsize=10)
+    class_ax.legend(fontsize=7, loc="upper left")
+    fig.suptitle("RetinaNet-lite on textured digit scenes: COCO AP from pycocotools")
     return _save(fig, path)
 
 
 def _loss_curves(results: Dict, path: str) -> str:
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for key, run in results["runs"].items():
-        for n, seed in enumerate(run["seeds"]):
-            train, test = seed["curves"]["train"], seed["curves"]["test"]
-            ax.plot(*zip(*train), color=COLORS[key], alpha=0.9 if n == 0 else 0.5,
-                    label=f"{_label(results, key)} train" if n == 0 else None)
-            if test:
-                ax.plot(*zip(*test), color=COLORS[key], linestyle="--", marker="o", markersize=3,
-                        alpha=0.9 if n == 0 else 0.5,
-                        label=f"{_label(results, key)} validation" if n == 0 else None)
-    ax.set_yscale("log")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("class + box loss (each run its own loss)")
-    ax.set_title(f"Detector ({results['solver']}): every seed at its loss's picked rate",
-                 fontsize=10)
-    ax.legend(fontsize=7)
+    # One panel per objective: FL's and CE's losses are different functions, never one axis.
+    panels = {"focal": ("focal", "focal_noprior"), "ce": ("ce", "ce_noprior")}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for ax, (loss, keys) in zip(axes, panels.items()):
+        for key in keys:
+            arm = results["arms"][key]
+            for n, seed in enumerate(arm["seeds"]):
+                train, test = seed["curves"]["train"], seed["curves"]["test"]
+                if train:
+                    ax.plot(*zip(*train), color=COLORS[key], alpha=0.6, linewidth=0.8,
+                            label=f"{arm['label']} train" if n == 0 else None)
+                if test:
+                    ax.plot(*zip(*test), color=COLORS[key], linestyle="--", marker="o",
+                            markersize=3, alpha=0.6,
+                            label=f"{arm['label']} validation" if n == 0 else None)
+        ax.set_yscale("log")
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("class + box loss")
+        ax.set_title(f"{results['arms'][loss]['label']}: every seed", fontsize=10)
+        ax.legend(fontsize=7, loc="upper right")
+    fig.suptitle(f"Detector ({results['solver']}): training and validation loss")
     return _save(fig, path)
 
 
 def _loss_share(results: Dict, path: str) -> str:
-    # A loss none of whose rates trained (every one diverged) has no net to analyse.
-    runs = {key: run for key, run in results["runs"].items() if run["loss_share"]}
+    runs = {key: results["arms"][key] for key in SHOWN if results["arms"][key].get("loss_share")}
     fig, axes = plt.subplots(len(runs), 2, figsize=(10, 3.3 * len(runs)), squeeze=False)
     for row, (key, run) in zip(axes, runs.items()):
         plot_loss_share(row, run["loss_share"], lambda kind, count, key=key:
-                        f"{_label(results, key)} net: {kind} ({count:,} class logits)")
+                        f"{_label(results, key)} net: {kind} ({count:,} class logits)",
+                        log_negatives=True)
     images = next(iter(runs.values()))["loss_share"]["images"]
     fig.suptitle(f"Figure 4 of the paper on the detector's anchors ({images} test scenes, "
-                 "ignored anchors left out)")
+                 "ignored anchors left out; negatives on a log axis)")
     return _save(fig, path)
 
 

@@ -1,5 +1,5 @@
-"""Why one SGD rate cannot serve both losses: each loss's gradient at the prior initialisation,
-on a real training batch's anchors.
+"""Each loss's value and gradient at the prior initialisation, on a real training batch's
+anchors (a measurement; it does not by itself explain the trained nets' AP).
 
 At the start every class logit is the prior bias b = -log((1 - pi) / pi). For the anchors of the
 first TRAIN_BATCH training scenes (ignored anchors left out), this evaluates each loss and its
@@ -37,6 +37,8 @@ def initial_gradients(labels: Dict[str, np.ndarray]) -> Dict[str, Dict[str, floa
     logits = np.full(targets.shape, PRIOR_BIAS)
     out = {}
     for key, loss in LOSSES.items():
+        if not loss["prior"]:   # the logits here are the prior's
+            continue
         value, gradient = sigmoid_focal_loss(logits, targets, valid=valid,
                                              normalization="positives", **loss["param"])
         size = np.abs(gradient)

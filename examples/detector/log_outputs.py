@@ -1,6 +1,6 @@
 """The detector's test losses from a `caffe train` log.
 
-examples.caffe_log reads the train loss and a test output named `loss`; the detector's net has
+examples.common.caffe_log reads the train loss and a test output named `loss`; the detector's net has
 several loss outputs (cls_loss_<level>, box_loss), which Caffe logs one line each per test pass:
 
     ... solver.cpp:346] Iteration 500, Testing net (#0)

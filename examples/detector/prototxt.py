@@ -6,14 +6,25 @@ train nets cannot drift apart: they differ in the loss layers' param_str only.
 
 The net, for a CANVAS x CANVAS grey image:
 
-    backbone   conv1 (16, stride 2)  conv2 (32) pool  conv3 (64) = C2, stride 4
+    backbone   conv1 (16, stride 2)  conv2 (32, stride 2)  conv3 (64) = C2, stride 4
                pool conv4 (64) = C3, stride 8    pool conv5 (64) = C4, stride 16
     pyramid    P4 = lat(C4);  P3 = lat(C3) + up(P4);  P2 = lat(C2) + up(P3)   (FEATURES channels)
     heads      on every level, the SAME weights (Caffe `param { name: ... }`):
                class subnet  conv 3x3 + ReLU, conv 3x3 -> A*C logits, bias b = -log((1-pi)/pi)
                box subnet    conv 3x3 + ReLU, conv 3x3 -> A*4 deltas
     losses     FocalLossLayer per level, normalizer = positives in the batch (3rd bottom);
-               SmoothL1Loss per level on positive anchors, summed, times N / max(positives, 1)
+               smooth L1 (beta = 0.11) over the positive anchors' deltas, built from layers every
+               Caffe has (Eltwise, AbsVal, Power, ReLU, Reduction: no fork's SmoothL1Loss),
+               summed over the levels, / max(positives, 1)
+
+Detectron's RetinaNet settings this follows (detectron/core/config.py and its retinanet configs):
+RETINANET.LOSS_GAMMA 2, LOSS_ALPHA 0.25, PRIOR_PROB 0.01, BBOX_REG_BETA 0.11, BBOX_REG_WEIGHT 1.0
+(the box loss's weight), targets encoded with unit weights (examples.detector.anchors), both losses
+divided by the positives. Biases: Detectron's optimizer (detectron/modeling/optimizer.py) gives
+every bias no weight decay and twice the learning rate ("to match historical impl. details";
+the config keys SOLVER.BIAS_WEIGHT_DECAY False and SOLVER.BIAS_DOUBLE_LR True in later versions),
+so every convolution here has `param { lr_mult: 1 decay_mult: 1 } param { lr_mult: 2
+decay_mult: 0 }`.
 """
 import math
 import os
@@ -24,27 +35,47 @@ from .scenes import CANVAS, NUM_CLASSES
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FOLDER = os.path.join(REPO, "prototxt", "detector")
-FEATURES = 32          # pyramid and head channels (RetinaNet: 256)
+FEATURES = 24          # pyramid and head channels (RetinaNet: 256)
 HEAD_KERNEL = 3        # the class and box outputs' kernel (RetinaNet: 3)
 PRIOR = 0.01           # pi: every anchor starts at foreground probability 0.01
 PRIOR_BIAS = -math.log((1 - PRIOR) / PRIOR)
+BBOX_REG_BETA = 0.11   # smooth L1's quadratic zone |d| < beta (Detectron's RETINANET value)
+BBOX_REG_WEIGHT = 1.0  # the box loss's loss_weight (Detectron's RETINANET.BBOX_REG_WEIGHT)
 TRAIN_BATCH = 8
-TEST_BATCH = TRAIN_BATCH   # the box loss's N / max(positives, 1) assumes the train batch
-# The losses compared. Both: the prior bias and the positives normalizer (3rd bottom).
+TEST_BATCH = TRAIN_BATCH
+FL = {"focusing_parameter": 2, "alpha": 0.25}   # the paper's pick (Table 1b)
+CE = {"focusing_parameter": 0, "alpha": 0.75}   # the paper's best α for CE (Table 1a)
+# The arms compared: every one divides by the positives (3rd bottom). prior: the class logits'
+# bias starts at -log((1-pi)/pi); without it, at 0 (the paper's Section 4.1 / Table 1a ablation).
 LOSSES = {
-    "focal": {"label": "FL γ=2, α=0.25", "param": {"focusing_parameter": 2, "alpha": 0.25}},
-    "ce": {"label": "CE α=0.75 (γ=0)", "param": {"focusing_parameter": 0, "alpha": 0.75}},
+    "focal": {"label": "FL γ=2, α=0.25", "param": FL, "prior": True},
+    "ce": {"label": "CE α=0.75 (γ=0)", "param": CE, "prior": True},
+    "focal_noprior": {"label": "FL γ=2, α=0.25, bias 0", "param": FL, "prior": False},
+    "ce_noprior": {"label": "CE α=0.75, bias 0", "param": CE, "prior": False},
 }
 # Solver defaults, for a run by hand; make example sets type, base_lr (its sweep's pick),
 # random_seed (per seed), the schedule's lengths and test_iter (examples.detector.experiment).
 # Adam: beta1 = momentum, beta2 = momentum2; SGD (the paper's) reads momentum only.
 SOLVER = {"type": "Adam", "momentum": 0.9, "momentum2": 0.999,
           "weight_decay": 0.0001, "lr_policy": "step", "gamma": 0.1, "stepsize": 480,
-          "max_iter": 640, "display": 20, "average_loss": 20, "test_interval": 320,
-          "test_iter": 20, "random_seed": 1701}
-# base_lr per loss for a run by hand: the Adam rates make example's validation sweep picked in
-# the committed results (results/results.json, detector.sweep.picked).
-BASE_LR = {"focal": 0.002, "ce": 0.004}
+          "max_iter": 640, "display": 20, "average_loss": 20, "test_interval": 160,
+          "test_iter": 12, "random_seed": 1701}
+
+
+# base_lr per loss (Adam), fixed from the validation sweep averaged over 2 seeds:
+# `python -m examples.detector --lr-sweep --out results/detector_lr_sweep`, its numbers in
+# results/detector_lr_sweep.json (mean validation AP per rate; the best mean is kept). The
+# no-prior arms train at their loss's rate.
+RATES = {"focal": 0.002, "ce": 0.004}
+
+
+def base_lr(key: str) -> float:
+    return RATES[loss_of(key)]
+
+
+def loss_of(key: str) -> str:
+    """"focal" or "ce": the loss an arm trains with (the no-prior arms share their loss's rate)."""
+    return key.split("_")[0]
 
 
 def _layer(name: str, kind: str, bottoms: List[str], tops: List[str], body: str = "",
@@ -61,9 +92,10 @@ def _conv(name, bottom, top, outputs, kernel, *, stride=1, shared=None, train=Tr
           std=None, relu=True, comment=""):
     """Convolution (+ ReLU in place). shared: a prefix naming the weights, so that every layer
     with the same prefix uses the same parameter blobs."""
-    params = ""
-    if shared:
-        params = f'param {{ name: "{shared}_w" }}\nparam {{ name: "{shared}_b" }}\n'
+    # Detectron's bias treatment (module docstring): no decay, twice the rate.
+    names = (f'name: "{shared}_w"  ', f'name: "{shared}_b"  ') if shared else ("", "")
+    params = (f"param {{ {names[0]}lr_mult: 1  decay_mult: 1 }}\n"
+              f"param {{ {names[1]}lr_mult: 2  decay_mult: 0 }}\n")
     fillers = ""
     if train:
         weight = f'type: "gaussian" std: {std}' if std else 'type: "msra"'
@@ -93,18 +125,22 @@ def _upsample(name, bottom, top):
                   '  stride: 2  bias_term: false\n  weight_filler { type: "constant" value: 1 } }')
 
 
-def trunk(train: bool) -> str:
+def trunk(train: bool, prior: bool = True) -> str:
     """Backbone, pyramid and the shared heads: data -> cls_score_<l>, box_pred_<l> per level.
-    train: with weight fillers (the deploy net takes trained weights and needs none)."""
+    train: with weight fillers (the deploy net takes trained weights and needs none);
+    prior: the class logits' bias starts at PRIOR_BIAS (else 0)."""
+    cls_bias = PRIOR_BIAS if prior else 0.0
+    bias_note = (f"Bias: the prior b = -log((1-pi)/pi), pi = {PRIOR}." if prior
+                 else "Bias: 0 (no prior initialisation).")
     spatial = {level.name: CANVAS // level.stride for level in LEVELS}
     p2, p3, p4 = (level.name for level in LEVELS)
     parts = [
         _conv("conv1", "data", "conv1", 16, 3, stride=2, train=train,
-              comment=f"Backbone. Stride 2 at once: a full-resolution ReLU and pooling cost a "
-                      f"quarter of an iteration here. (N, 16, {CANVAS // 2}, {CANVAS // 2})"),
-        _conv("conv2", "conv1", "conv2", 32, 3, train=train,
-              comment=f"(N, 32, {CANVAS // 2}, {CANVAS // 2})"),
-        _pool("pool2", "conv2", "pool2"),
+              comment=f"Backbone. Strided convolutions instead of full-resolution convolutions "
+                      f"and pooling: conv2 with pooling was a fifth of an iteration's time. "
+                      f"(N, 16, {CANVAS // 2}, {CANVAS // 2})"),
+        _conv("conv2", "conv1", "pool2", 32, 3, stride=2, train=train,
+              comment=f"(N, 32, {CANVAS // 4}, {CANVAS // 4})"),
         _conv("conv3", "pool2", "conv3", 64, 3, train=train,
               comment=f"C2, stride 4: (N, 64, {spatial[p2]}, {spatial[p2]})"),
         _pool("pool3", "conv3", "pool3"),
@@ -135,9 +171,9 @@ def trunk(train: bool) -> str:
                   comment=f"Class subnet on {name} (weights shared across levels by name)."),
             _conv(f"cls_score_{name}", f"cls_conv_{name}", f"cls_score_{name}",
                   NUM_ANCHORS * NUM_CLASSES, HEAD_KERNEL, shared="cls_score", train=train, std=0.01,
-                  bias=PRIOR_BIAS, relu=False,
+                  bias=cls_bias, relu=False,
                   comment=f"(N, A*C = {NUM_ANCHORS}*{NUM_CLASSES}, {size}, {size}) logits, channel "
-                          f"a*C + c. Bias: the prior b = -log((1-pi)/pi), pi = {PRIOR}."),
+                          f"a*C + c. {bias_note}"),
             _conv(f"box_conv_{name}", name, f"box_conv_{name}", FEATURES, 3, shared="box_conv",
                   train=train, std=0.01, comment=f"Box subnet on {name} (shared weights)."),
             _conv(f"box_pred_{name}", f"box_conv_{name}", f"box_pred_{name}", NUM_ANCHORS * 4,
@@ -149,26 +185,35 @@ def trunk(train: bool) -> str:
 
 
 def train_net(key: str) -> str:
-    loss = LOSSES[key]
-    param = dict(loss["param"], ignore_label=IGNORE_LABEL, num_anchors=NUM_ANCHORS)
+    """The committed train/test net of arm `key` (LOSSES)."""
+    arm = LOSSES[key]
+    return train_net_of(key, arm["label"], arm["param"], arm["prior"])
+
+
+def train_net_of(name: str, label: str, loss_param: dict, prior: bool) -> str:
+    """A train/test net whose FocalLossLayers take loss_param (plus ignore_label, num_anchors);
+    prior: the class bias starts at the prior (else 0). The gamma sweep's nets come from here too."""
+    param = dict(loss_param, ignore_label=IGNORE_LABEL, num_anchors=NUM_ANCHORS)
     tops = (["data"] + [f"labels_{l.name}" for l in LEVELS]
             + [f"box_targets_{l.name}" for l in LEVELS] + ["num_positives"])
     top_list = "".join(f'  top: "{t}"' for t in tops)
     header = f'''# RetinaNet-lite on synthetic digit scenes, train/test net.
-# Classification loss: {loss['label']}.
+# Classification loss: {label}; class bias {"the prior" if prior else "0"}.
 # Written by examples/detector/prototxt.py (python -m examples.detector.prototxt); edit that, not
-# this file. The train nets of the detector differ in the FocalLossLayer param_str only.
+# this file. The detector's train nets differ in the FocalLossLayer param_str and the class
+# bias's filler only.
 #
 # Paths resolve from the working directory: run from the repository root after `make example`
 # has written results/data/detector/:
-#   .venv/bin/caffe train --solver=prototxt/detector/solver_{key}.prototxt
-name: "detector_{key}"
+#   .venv/bin/caffe train --solver=prototxt/detector/solver_{name}.prototxt
+name: "detector_{name}"
 
 # HDF5 written by examples/detector/data.py (all float32):
 #   data (N, 1, {CANVAS}, {CANVAS}) in [0, 1]
 #   labels_<l> (N, A, H, W): 0 background, 1..{NUM_CLASSES} digit + 1,
 #       {IGNORE_LABEL} ignored (best IoU in [0.4, 0.5))
-#   box_targets_<l> (N, A*4, H, W): encoded boxes of the positive anchors, 0 elsewhere
+#   box_targets_<l> (N, A*4, H, W): encoded boxes of the positive anchors (unit weights), 0
+#       elsewhere
 #   num_positives (N, 1): positive anchors of each image over all levels
 layer {{
   name: "data"  type: "HDF5Data"{top_list}
@@ -197,49 +242,70 @@ layer {{
             f"Classification loss on {name}: sum over the level's non-ignored class logits / "
             "max(positives, 1)."))
     for level in LEVELS:
-        name = level.name
-        losses += [
-            _layer(f"positive_{name}", "Threshold", [f"labels_{name}"], [f"positive_{name}"],
-                   "threshold_param { threshold: 0.5 }",
-                   f"Box loss on {name}, positive anchors only: weight 1 where label >= 1 "
-                   "(background 0 and ignored -1 give 0), (N, A, H, W) ..."),
-            _layer(f"positive_{name}_5d", "Reshape", [f"positive_{name}"], [f"positive_{name}_5d"],
-                   "reshape_param { shape { dim: 1 }  axis: 2  num_axes: 0 }",
-                   "... -> (N, A, 1, H, W) ..."),
-            _layer(f"positive_{name}_x4", "Tile", [f"positive_{name}_5d"], [f"positive_{name}_x4"],
-                   "tile_param { axis: 2  tiles: 4 }", "... -> (N, A, 4, H, W) ..."),
-            _layer(f"box_weight_{name}", "Reshape", [f"positive_{name}_x4"], [f"box_weight_{name}"],
-                   "reshape_param { shape { dim: -1 }  axis: 1  num_axes: 2 }",
-                   "... -> (N, A*4, H, W), channel a*4 + k like the deltas."),
-            # This Caffe's SmoothL1Loss refuses its optional weights bottom (LossLayer's exact
-            # count of 2 wins), so the mask multiplies the prediction instead: the targets are 0
-            # off positives, so off positives both sides are 0 and give no loss and no gradient.
-            _layer(f"box_pred_{name}_positive", "Eltwise",
-                   [f"box_pred_{name}", f"box_weight_{name}"], [f"box_pred_{name}_positive"],
-                   "eltwise_param { operation: PROD }"),
-            _layer(f"box_loss_{name}", "SmoothL1Loss",
-                   [f"box_pred_{name}_positive", f"box_targets_{name}"],
-                   [f"box_loss_{name}"], "loss_weight: 0",
-                   "Sum of smooth L1 over positives' deltas / N; weighted through box_loss."),
-        ]
+        losses += box_loss_layers(level.name)
     losses += [
-        _layer("box_loss_sum", "Eltwise", [f"box_loss_{l.name}" for l in LEVELS], ["box_loss_sum"],
-               "eltwise_param { operation: SUM }"),
+        _layer("box_loss_sum", "Eltwise", [f"box_sl1_sum_{l.name}" for l in LEVELS],
+               ["box_loss_sum"], "eltwise_param { operation: SUM }",
+               "The levels' sums of smooth L1 ..."),
         _layer("positives_minus_1", "Power", ["positives"], ["positives_minus_1"],
                "power_param { shift: -1 }",
-               f"N / max(positives, 1) = ((max(positives - 1, 0) + 1) / N)^-1, N = {TRAIN_BATCH} "
-               "the batch size (SmoothL1Loss divides by N; this undoes it) ..."),
+               "... / max(positives, 1): 1 / (max(positives - 1, 0) + 1) ..."),
         _layer("positives_minus_1_relu", "ReLU", ["positives_minus_1"], ["positives_minus_1"]),
-        _layer("batch_per_positive", "Power", ["positives_minus_1"], ["batch_per_positive"],
-               f"power_param {{ shift: {1 / TRAIN_BATCH:.7g}  scale: {1 / TRAIN_BATCH:.7g}"
-               "  power: -1 }",
-               "... ((x + 1) / N)^-1 with x = max(positives - 1, 0)."),
-        _layer("box_loss", "Eltwise", ["box_loss_sum", "batch_per_positive"], ["box_loss"],
-               "eltwise_param { operation: PROD }\nloss_weight: 1",
-               "Box loss = sum of smooth L1 over positive anchors / max(positives, 1), as the "
-               "class loss."),
+        _layer("per_positive", "Power", ["positives_minus_1"], ["per_positive"],
+               "power_param { shift: 1  power: -1 }"),
+        _layer("box_loss", "Eltwise", ["box_loss_sum", "per_positive"], ["box_loss"],
+               f"eltwise_param {{ operation: PROD }}\nloss_weight: {BBOX_REG_WEIGHT:g}",
+               "Box loss = sum of smooth L1 over the positive anchors' deltas / max(positives, 1),"
+               " as the class loss; loss_weight RETINANET.BBOX_REG_WEIGHT."),
     ]
-    return header + "\n" + trunk(train=True) + "\n\n" + "\n".join(losses) + "\n"
+    return header + "\n" + trunk(train=True, prior=prior) + "\n\n" + "\n".join(losses) + "\n"
+
+
+def box_loss_layers(name: str, beta: float = BBOX_REG_BETA) -> List[str]:
+    """Level `name`: box_pred_<l>, labels_<l>, box_targets_<l> -> box_sl1_sum_<l>, the scalar
+    sum over the positive anchors' deltas of smooth L1 with parameter beta,
+
+        sl1(d) = 0.5 d^2 / beta  if |d| < beta,   |d| - 0.5 beta  otherwise,
+
+    from layers every Caffe has: with a = |d|, r = max(a - beta, 0), m = a - r = min(a, beta),
+    sl1 = (sqrt(0.5 / beta) m)^2 + r. Off positives both prediction (masked) and target are 0, so
+    d = 0 there: no loss, and no gradient (AbsVal's gradient at 0 is 0)."""
+    scale = math.sqrt(0.5 / beta)
+    return [
+        _layer(f"positive_{name}", "Threshold", [f"labels_{name}"], [f"positive_{name}"],
+               "threshold_param { threshold: 0.5 }",
+               f"Box loss on {name}, positive anchors only: weight 1 where label >= 1 "
+               "(background 0 and ignored -1 give 0), (N, A, H, W) ..."),
+        _layer(f"positive_{name}_5d", "Reshape", [f"positive_{name}"], [f"positive_{name}_5d"],
+               "reshape_param { shape { dim: 1 }  axis: 2  num_axes: 0 }",
+               "... -> (N, A, 1, H, W) ..."),
+        _layer(f"positive_{name}_x4", "Tile", [f"positive_{name}_5d"], [f"positive_{name}_x4"],
+               "tile_param { axis: 2  tiles: 4 }", "... -> (N, A, 4, H, W) ..."),
+        _layer(f"box_weight_{name}", "Reshape", [f"positive_{name}_x4"], [f"box_weight_{name}"],
+               "reshape_param { shape { dim: -1 }  axis: 1  num_axes: 2 }",
+               "... -> (N, A*4, H, W), channel a*4 + k like the deltas."),
+        _layer(f"box_pred_{name}_positive", "Eltwise",
+               [f"box_pred_{name}", f"box_weight_{name}"], [f"box_pred_{name}_positive"],
+               "eltwise_param { operation: PROD }", "Deltas of positive anchors, 0 elsewhere."),
+        _layer(f"box_diff_{name}", "Eltwise",
+               [f"box_pred_{name}_positive", f"box_targets_{name}"], [f"box_diff_{name}"],
+               "eltwise_param { operation: SUM  coeff: 1  coeff: -1 }", "d = prediction - target"),
+        _layer(f"box_abs_{name}", "AbsVal", [f"box_diff_{name}"], [f"box_abs_{name}"],
+               comment="a = |d|"),
+        _layer(f"box_excess_{name}", "Power", [f"box_abs_{name}"], [f"box_excess_{name}"],
+               f"power_param {{ shift: {-beta:.7g} }}", f"r = max(a - beta, 0), beta = {beta:g}"),
+        _layer(f"box_excess_{name}_relu", "ReLU", [f"box_excess_{name}"], [f"box_excess_{name}"]),
+        _layer(f"box_small_{name}", "Eltwise", [f"box_abs_{name}", f"box_excess_{name}"],
+               [f"box_small_{name}"], "eltwise_param { operation: SUM  coeff: 1  coeff: -1 }",
+               "m = a - r = min(a, beta)"),
+        _layer(f"box_square_{name}", "Power", [f"box_small_{name}"], [f"box_square_{name}"],
+               f"power_param {{ power: 2  scale: {scale:.7g} }}", "0.5 m^2 / beta"),
+        _layer(f"box_sl1_{name}", "Eltwise", [f"box_square_{name}", f"box_excess_{name}"],
+               [f"box_sl1_{name}"], "eltwise_param { operation: SUM }",
+               "smooth L1 per delta: 0.5 m^2 / beta + r"),
+        _layer(f"box_sl1_sum_{name}", "Reduction", [f"box_sl1_{name}"], [f"box_sl1_sum_{name}"],
+               "reduction_param { operation: SUM }", "summed over the level: a scalar"),
+    ]
 
 
 def deploy_net() -> str:
@@ -263,7 +329,7 @@ layer {{
 
 def solver(key: str) -> str:
     fields = "\n".join(f"{name}: {_solver_value(value)}"
-                       for name, value in {"type": SOLVER["type"], "base_lr": BASE_LR[key],
+                       for name, value in {"type": SOLVER["type"], "base_lr": base_lr(key),
                                            **SOLVER}.items())
     return (f"# RetinaNet-lite, solver for the {LOSSES[key]['label']} net. Written by "
             "examples/detector/prototxt.py.\n"

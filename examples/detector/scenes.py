@@ -1,11 +1,14 @@
-"""Synthetic detection scenes from scikit-learn's 8x8 digits: several digits per canvas at
-several scales, plus clutter that makes hard negatives (strokes, fragments of digits).
+"""Synthetic detection scenes from scikit-learn's 8x8 digits: a few digits per canvas at
+several scales on a textured background (examples.detector.backgrounds), plus clutter that makes
+hard negatives (strokes, fragments of digits).
 
 Each split (train / validation / test) draws its digits, and the digits its fragments are cut
 from, from its own disjoint set of source images (split_sources), so no source image is seen in
 two splits. A scene is a CANVAS x CANVAS float32 image in [0, 1] with its objects' boxes (tight
 around the digit's ink, (x1, y1, x2, y2) as in examples.detector.anchors) and classes 1..10
-(digit + 1; 0 is background).
+(digit + 1; 0 is background). Backgrounds are cropped from each split's own band of the
+background pictures. SceneStyle PLAIN is the earlier scene (black background, more digits, less
+clutter), kept to measure what the textured scenes change (examples.detector.anchor_stats).
 """
 from dataclasses import dataclass
 from typing import List
@@ -16,15 +19,30 @@ from skimage.transform import resize
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from ..digits_data import NUM_CLASSES  # noqa: F401  (classes 1..NUM_CLASSES: digit + 1)
+from ..digits.data import NUM_CLASSES  # noqa: F401  (classes 1..NUM_CLASSES: digit + 1)
+from .backgrounds import background_sources, textured_background
 
-CANVAS = 128
+# 96 x 96 (the earlier 128 x 128 cost 1.8x the compute per iteration): with 1-3 digits a scene,
+# the objects per pixel stay about what they were.
+CANVAS = 96
 # Digit heights in pixels, drawn log-uniformly (objects of 10 to 40 pixels: 3 octaves of anchors
 # cover them); widths vary by an independent stretch.
 DIGIT_HEIGHTS = (10.0, 40.0)
 WIDTH_STRETCH = (0.8, 1.25)
-DIGITS_PER_SCENE = (1, 5)
-CLUTTER_PER_SCENE = (2, 6)
+
+
+@dataclass(frozen=True)
+class SceneStyle:
+    """textured: a textured background (else black); digits, clutter: (min, max) per scene."""
+
+    textured: bool
+    digits: "tuple[int, int]"
+    clutter: "tuple[int, int]"
+
+
+PLAIN = SceneStyle(textured=False, digits=(1, 5), clutter=(2, 6))      # the earlier scenes
+TEXTURED = SceneStyle(textured=True, digits=(1, 3), clutter=(4, 10))   # the study's scenes
+MAX_DIGITS = max(PLAIN.digits[1], TEXTURED.digits[1])
 # A pixel is ink above this value: the box is tight around ink pixels.
 INK = 0.25
 # Fragments keep this fraction range of a digit's rows or columns: clearly less than a digit.
@@ -37,10 +55,12 @@ PLACEMENT_TRIES = 50
 
 @dataclass
 class Sources:
-    """The source digits of one split: images (M, 8, 8) float32 in [0, 1], digits (M,) 0..9."""
+    """The sources of one split: digit images (M, 8, 8) float32 in [0, 1], digits (M,) 0..9, and
+    the split's band of every background picture."""
 
     images: np.ndarray
     digits: np.ndarray
+    backgrounds: List[np.ndarray]
 
 
 @dataclass
@@ -62,25 +82,29 @@ def split_sources(fractions=SPLIT_FRACTIONS, seed: int = SPLIT_SEED) -> "dict[st
                                   random_state=seed)
     train, val = train_test_split(rest, test_size=fractions["val"] / (1 - fractions["test"]),
                                   stratify=bunch.target[rest], random_state=seed)
-    return {name: Sources(images[chosen], bunch.target[chosen])
+    return {name: Sources(images[chosen], bunch.target[chosen], background_sources(name))
             for name, chosen in (("train", train), ("val", val), ("test", test))}
 
 
-def make_scenes(sources: Sources, count: int, seed: int, canvas: int = CANVAS) -> Scenes:
-    """count scenes drawn from sources; the same (sources, count, seed) give the same scenes."""
+def make_scenes(sources: Sources, count: int, seed: int, canvas: int = CANVAS,
+                style: SceneStyle = TEXTURED) -> Scenes:
+    """count scenes drawn from sources; the same (sources, count, seed, style) give the same
+    scenes. Digits and clutter are pasted by pixel-wise max over the background."""
     rng = np.random.default_rng(seed)
     images = np.zeros((count, 1, canvas, canvas), np.float32)
     all_boxes, all_classes = [], []
     for image in images[:, 0]:
+        if style.textured:
+            image[...] = textured_background(sources.backgrounds, canvas, rng)
         boxes, classes = [], []
-        for _ in range(rng.integers(DIGITS_PER_SCENE[0], DIGITS_PER_SCENE[1] + 1)):
+        for _ in range(rng.integers(style.digits[0], style.digits[1] + 1)):
             which = rng.integers(len(sources.digits))
             patch = _scaled(sources.images[which], rng)
             placed = _place(image, patch, rng, avoid=boxes)   # digits never overlap
             if placed is not None:
                 boxes.append(placed)
                 classes.append(sources.digits[which] + 1)
-        for _ in range(rng.integers(CLUTTER_PER_SCENE[0], CLUTTER_PER_SCENE[1] + 1)):
+        for _ in range(rng.integers(style.clutter[0], style.clutter[1] + 1)):
             patch = _fragment(sources, rng) if rng.random() < 0.5 else _stroke(rng)
             # Clutter may cross clutter, never a digit: the ground truth stays exact.
             _place(image, patch, rng, avoid=boxes)

@@ -1,14 +1,14 @@
 """The paper's Figure 4 on the detector's anchors: a trained net's class logits on test images,
 every non-ignored anchor's C logits taken as samples (positive for the anchor's class, negative
 for the others), their focal losses at several γ sorted and accumulated by
-examples.loss_share."""
+examples.common.loss_share."""
 import os
 from typing import Dict
 
 import h5py
 import numpy as np
 
-from ..loss_share import loss_share_analysis
+from ..common.loss_share import loss_share_analysis
 from .anchors import LEVELS
 from .inference import deploy_outputs
 from .prototxt import NUM_CLASSES

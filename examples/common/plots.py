@@ -1,4 +1,4 @@
-"""The PNG figures of `make example`, drawn from the results dictionary (see examples.report)."""
+"""The PNG figures of `make example`, drawn from the results dictionary (see examples.common.report)."""
 import os
 from typing import Dict, List
 
@@ -74,9 +74,10 @@ def _loss_share(example: Dict, path: str) -> str:
     return _save(fig, path)
 
 
-def plot_loss_share(row, analysis: Dict, title) -> None:
+def plot_loss_share(row, analysis: Dict, title, log_negatives: bool = False) -> None:
     """One net's Figure-4 curves (loss_share.loss_share_analysis) on two axes, positives and
-    negatives, one curve per γ; title(kind, count) names each panel."""
+    negatives, one curve per γ; title(kind, count) names each panel. log_negatives: the
+    negatives' share on a log axis (a linear one is flat at 0 where γ > 0 silences them)."""
     for ax, kind in zip(row, ("positives", "negatives")):
         for gamma in analysis["gammas"]:
             ax.plot(analysis["fractions"], analysis[kind]["curves"][str(gamma)],
@@ -85,7 +86,11 @@ def plot_loss_share(row, analysis: Dict, title) -> None:
         ax.set_xlabel(f"fraction of {kind}, easiest first")
         ax.set_ylabel("cumulative share of the loss")
         ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
+        if log_negatives and kind == "negatives":
+            ax.set_yscale("log")
+            ax.set_ylim(1e-7, 1.5)
+        else:
+            ax.set_ylim(0, 1)
         ax.legend(fontsize=7, loc="upper left")
 
 

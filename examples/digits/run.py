@@ -9,7 +9,9 @@ from typing import Dict
 
 import numpy as np
 
-from .digits_data import (
+from ..common.evaluation import deploy_outputs, per_class_average_precision
+from ..common.hdf5_files import read_hdf5, write_hdf5_source
+from .data import (
     NUM_CLASSES,
     RARE_CLASSES,
     RARE_KEPT_FRACTION,
@@ -17,8 +19,6 @@ from .digits_data import (
     make_long_tailed,
     split_digits,
 )
-from .evaluation import deploy_outputs, per_class_average_precision
-from .hdf5_files import read_hdf5, write_hdf5_source
 
 NAME = "digits"
 TITLE = "digits: long-tailed one-vs-all classification"

@@ -2,9 +2,9 @@
 
 Scored by per-class average precision over the test canvases' non-ignored cells (a cell is
 positive for class c when a digit c is centred in it), and by the paper's Figure 4 analysis of
-the trained net's outputs (examples.loss_share).
+the trained net's outputs (examples.common.loss_share).
 
-Besides the sigmoid runs (examples.losses.LOSSES), two softmax runs (EXTRA_LOSSES): one softmax
+Besides the sigmoid runs (examples.common.losses.LOSSES), two softmax runs (EXTRA_LOSSES): one softmax
 over 11 classes per cell, background or a digit, with SoftmaxFocalLossLayer and with Caffe's
 SoftmaxWithLoss. A digit class is scored by its log-probability there.
 """
@@ -13,12 +13,12 @@ from typing import Dict
 
 import numpy as np
 
-from .digits_data import NUM_CLASSES, split_digits
-from .evaluation import cells_as_samples, deploy_outputs, per_class_average_precision
-from .grid_data import GRID, grid_datasets, positive_share
-from .hdf5_files import read_hdf5, write_hdf5_source
-from .loss_share import loss_share_analysis, softmax_loss_share_analysis
-from .losses import SOFTMAX_LOSSES
+from ..common.evaluation import cells_as_samples, deploy_outputs, per_class_average_precision
+from ..common.hdf5_files import read_hdf5, write_hdf5_source
+from ..common.loss_share import loss_share_analysis, softmax_loss_share_analysis
+from ..common.losses import SOFTMAX_LOSSES
+from ..digits.data import NUM_CLASSES, split_digits
+from .data import GRID, grid_datasets, positive_share
 
 NAME = "digit_grid"
 TITLE = "digit_grid: dense per-cell prediction, extreme imbalance"

@@ -11,7 +11,7 @@ from google.protobuf import text_format
 from .caffe_log import LossCurves
 from .progress import ProgressBar, shown
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CAFFE_TOOL = os.path.join(REPO, ".venv", "bin", "caffe")
 
 

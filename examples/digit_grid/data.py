@@ -9,7 +9,7 @@ every other cell is background (0). With 1..3 digits per canvas, positives are a
 """
 import numpy as np
 
-from .digits_data import NUM_CLASSES, DigitImages
+from ..digits.data import NUM_CLASSES, DigitImages
 
 CANVAS = 64
 STRIDE = 4
