@@ -3,7 +3,8 @@
 #
 #   make test       set up, then run the test suite
 #   make example    set up, then train the example nets and write results/ and figures
-#   make bench      set up, then run the speed benchmark
+#   make bench      set up, then run the speed benchmark; its output is saved in results/bench.txt
+#   make docs       write the generated parts of README.md and docs/ (tables, figures, API)
 #
 # PYTHON picks the interpreter the venv is made from (default: python3 on PATH).
 PYTHON ?= python3
@@ -11,7 +12,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 PIP_INSTALL := $(VPY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt
 
-.PHONY: setup system-packages caffe test example example-quick bench clean-venv
+.PHONY: setup system-packages caffe test example example-quick bench docs clean-venv
 
 setup: caffe $(VENV)/.project-installed
 
@@ -45,8 +46,17 @@ example: setup
 example-quick: setup
 	$(VPY) -m examples.run_all --quick
 
+# The docs' speed figures are generated from the committed output of one run (make docs).
+BENCH_OUTPUT := results/bench.txt
+
 bench: setup
-	$(VPY) -m benchmarks.run
+	bash -o pipefail -c '$(VPY) -m benchmarks.run | tee $(BENCH_OUTPUT).partial'
+	mv $(BENCH_OUTPUT).partial $(BENCH_OUTPUT)
+
+# Every number in README.md and docs/ that comes from results/ is written here, never typed:
+# tables from results/results.json, speed figures from results/bench.txt, the API from docstrings.
+docs: setup
+	$(VPY) -m tools.docs
 
 clean-venv:
 	rm -rf $(VENV)
