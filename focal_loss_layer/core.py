@@ -21,6 +21,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from .deprecation import deprecated_alias, keyword_renamed
 from .params import NORMALIZATIONS
 
 
@@ -43,25 +44,27 @@ def focal_terms(logits: np.ndarray, focusing_parameter: float):
 
 
 def term_coefficients(targets: np.ndarray, *, alpha: Optional[float] = None,
-                      class_weights: Optional[np.ndarray] = None,
+                      class_balances: Optional[np.ndarray] = None,
                       valid: Optional[np.ndarray] = None, label_smoothing: float = 0.0,
-                      class_axis: int = 1) -> Tuple[np.ndarray, np.ndarray]:
+                      class_axis: int = 1, **deprecated) -> Tuple[np.ndarray, np.ndarray]:
     """Coefficients (c⁺, c⁻) of ℓ⁺ and ℓ⁻ per logit: c⁺ = w_c·a⁺·t', c⁻ = w_c·a⁻·(1−t'),
     zero where valid is False, with t' = t·(1−ε) + ε/2 the smoothed target.
 
     targets: (N, C, *spatial) in [0, 1]; valid: bool, same shape, or None (all valid);
-    class_weights: (C,) or None (all 1).
+    class_balances: the weights w_c, (C,), or None (all 1).
     """
+    class_balances = keyword_renamed(class_balances, deprecated, "class_weights", "class_balances",
+                                     "focal_loss_layer.core.term_coefficients")
     smoothed = targets * (1.0 - label_smoothing) + label_smoothing / 2 if label_smoothing else targets
     pos = smoothed.astype(np.float64, copy=True)
     neg = 1.0 - pos
     if alpha is not None:
         pos *= alpha
         neg *= 1.0 - alpha
-    if class_weights is not None:
+    if class_balances is not None:
         shape = [1] * targets.ndim
         shape[class_axis] = -1
-        weights = np.asarray(class_weights, dtype=np.float64).reshape(shape)
+        weights = np.asarray(class_balances, dtype=np.float64).reshape(shape)
         pos *= weights
         neg *= weights
     if valid is not None:
@@ -96,22 +99,35 @@ def normalizer_from_counts(normalization: str, logits_shape, valid_count: float,
     return max(1.0, float(counts[normalization]))
 
 
-def sigmoid_focal_loss(logits: np.ndarray, targets: np.ndarray, *,
-                       focusing_parameter: float = 2.0, alpha: Optional[float] = None,
-                       class_weights: Optional[np.ndarray] = None,
-                       valid: Optional[np.ndarray] = None, label_smoothing: float = 0.0,
-                       normalization: str = "batch_size") -> Tuple[float, np.ndarray]:
-    """Focal loss and its gradient with respect to the logits.
+def sigmoid_focal_loss_and_gradient(
+        logits: np.ndarray, targets: np.ndarray, *, focusing_parameter: float = 2.0,
+        alpha: Optional[float] = None, class_balances: Optional[np.ndarray] = None,
+        ignore_label: Optional[float] = None, valid: Optional[np.ndarray] = None,
+        label_smoothing: float = 0.0, normalization: str = "batch_size") -> Tuple[float, np.ndarray]:
+    """(loss, ∂loss/∂logits): the focal loss and its gradient with respect to the logits.
 
-    logits, targets: (N, C, *spatial) (class axis 1); targets in [0, 1]; valid: bool mask of
-    non-ignored logits (same shape) or None. Returns (loss: float, grad: array like logits).
-    Computed in the logits' dtype; pass float64 for reference values.
+    logits, targets: (N, C, *spatial) (class axis 1); targets in [0, 1], or ignore_label where a
+    logit is skipped (FocalLossLayer's per-class-target form). The keywords are param_str's keys,
+    with class_balances as the weights (C,) (FocalLossLayer resolves a dict to these). valid: an
+    optional bool mask of the logits to count, same shape, as labels.read_labels returns it for
+    class-index labels. Returns (loss: float, grad: array like logits), computed in the logits'
+    dtype; pass float64 for reference values.
     """
+    if ignore_label is not None:
+        kept = targets != ignore_label
+        valid = kept if valid is None else valid & kept
+        targets = np.where(kept, targets, 0.0)
     pos_loss, neg_loss, pos_grad, neg_grad = focal_terms(logits, focusing_parameter)
     pos_coeff, neg_coeff = term_coefficients(
-        targets, alpha=alpha, class_weights=class_weights, valid=valid,
+        targets, alpha=alpha, class_balances=class_balances, valid=valid,
         label_smoothing=label_smoothing)
     scale = 1.0 / normalizer(normalization, targets, valid)
     loss = float(np.sum(pos_coeff * pos_loss + neg_coeff * neg_loss)) * scale
     grad = ((pos_coeff * pos_grad + neg_coeff * neg_grad) * scale).astype(logits.dtype, copy=False)
     return loss, grad
+
+
+# The name before 0.2: "sigmoid_focal_loss" did not say that it returns the gradient too, and its
+# class_weights= is param_str's class_balances.
+sigmoid_focal_loss = deprecated_alias(sigmoid_focal_loss_and_gradient, "focal_loss_layer.core",
+                                      "sigmoid_focal_loss", keywords={"class_weights": "class_balances"})

@@ -11,9 +11,11 @@ from typing import Callable, Dict, Mapping, Optional
 REMOVED_IN = "0.3.0"
 
 
-def renamed_keywords(keywords: Dict, renames: Mapping[str, str], where: str) -> Dict:
+def renamed_keywords(keywords: Dict, renames: Mapping[str, str], where: str,
+                     stacklevel: int = 3) -> Dict:
     """keywords with each old name in renames replaced by its new name, warning once per old name
-    used; TypeError when a call gives both the old and the new name."""
+    used (stacklevel: the caller's frame, as warnings.warn counts from this function);
+    TypeError when a call gives both the old and the new name."""
     for old, new in renames.items():
         if old not in keywords:
             continue
@@ -21,9 +23,22 @@ def renamed_keywords(keywords: Dict, renames: Mapping[str, str], where: str) -> 
             raise TypeError(f"{where}() got both {old}= (the old name) and {new}=; pass {new}= only")
         warnings.warn(f"{where}(): the keyword {old}= is deprecated and will be removed in "
                       f"{REMOVED_IN}; use {new}= (the param_str key's name)",
-                      DeprecationWarning, stacklevel=3)
+                      DeprecationWarning, stacklevel=stacklevel)
         keywords[new] = keywords.pop(old)
     return keywords
+
+
+def keyword_renamed(value, deprecated: Dict, old: str, new: str, where: str):
+    """value (the new keyword's), or what the caller passed as old= instead, with a warning:
+    for a function that takes **deprecated after its keywords. TypeError for any other unexpected
+    keyword, or for both old= and new=."""
+    unknown = sorted(set(deprecated) - {old})
+    if unknown:
+        raise TypeError(f"{where}() got unexpected keyword argument(s) {unknown}")
+    if old not in deprecated:
+        return value
+    keywords = {old: deprecated[old], **({} if value is None else {new: value})}
+    return renamed_keywords(keywords, {old: new}, where, stacklevel=4)[new]
 
 
 def deprecated_alias(function: Callable, module: str, old_name: str,

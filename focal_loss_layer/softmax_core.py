@@ -37,6 +37,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .core import normalizer_from_counts
+from .deprecation import deprecated_alias, keyword_renamed
 from .labels import CLASSES, check_class_label_shape, check_labels
 from .params import SOFTMAX_NORMALIZATIONS
 
@@ -67,12 +68,15 @@ def softmax_focal_terms(logits: np.ndarray, classes: np.ndarray,
 
 
 def position_weights(classes: np.ndarray, *, alpha: Optional[float] = None,
-                     class_weights: Optional[np.ndarray] = None,
-                     valid: Optional[np.ndarray] = None) -> np.ndarray:
-    """w_y·a_y per position, float64, zero where valid is False; classes: integers 0..C−1."""
+                     class_balances: Optional[np.ndarray] = None,
+                     valid: Optional[np.ndarray] = None, **deprecated) -> np.ndarray:
+    """w_y·a_y per position, float64, zero where valid is False; classes: integers 0..C−1;
+    class_balances: the weights w_c, (C,), or None (all 1)."""
+    class_balances = keyword_renamed(class_balances, deprecated, "class_weights", "class_balances",
+                                     "focal_loss_layer.softmax_core.position_weights")
     classes = np.asarray(classes, dtype=np.intp)
-    weights = (np.ones(classes.shape) if class_weights is None
-               else np.asarray(class_weights, dtype=np.float64)[classes])
+    weights = (np.ones(classes.shape) if class_balances is None
+               else np.asarray(class_balances, dtype=np.float64)[classes])
     if alpha is not None:
         weights = weights * np.where(classes == 0, 1.0 - alpha, alpha)
     if valid is not None:
@@ -94,23 +98,29 @@ def read_class_labels(labels: np.ndarray, logits_shape, ignore_label: Optional[i
     return classes.astype(np.intp), valid
 
 
-def softmax_focal_loss(logits: np.ndarray, labels: np.ndarray, *,
-                       focusing_parameter: float = 2.0, alpha: Optional[float] = None,
-                       class_weights: Optional[np.ndarray] = None,
-                       ignore_label: Optional[int] = None,
-                       normalization: str = "valid") -> Tuple[float, np.ndarray]:
-    """Softmax focal loss and its gradient with respect to the logits.
+def softmax_focal_loss_and_gradient(
+        logits: np.ndarray, labels: np.ndarray, *, focusing_parameter: float = 2.0,
+        alpha: Optional[float] = None, class_balances: Optional[np.ndarray] = None,
+        ignore_label: Optional[int] = None, normalization: str = "valid") -> Tuple[float, np.ndarray]:
+    """(loss, ∂loss/∂logits): the softmax focal loss and its gradient with respect to the logits.
 
     logits: (N, C, *spatial), class axis 1; labels: (N, *spatial) or (N, 1, *spatial), integers
-    0..C−1 or ignore_label; class_weights: (C,) or None. Returns (loss: float, grad: array like
-    logits). Computed in the logits' dtype; pass float64 for reference values."""
+    0..C−1 or ignore_label. The keywords are param_str's keys, with class_balances as the weights
+    (C,) or None. Returns (loss: float, grad: array like logits). Computed in the logits' dtype;
+    pass float64 for reference values."""
     if normalization not in SOFTMAX_NORMALIZATIONS:
         raise ValueError(f"normalization {normalization!r} is not one of {SOFTMAX_NORMALIZATIONS}")
     classes, valid = read_class_labels(labels, logits.shape, ignore_label)
     loss, grad = softmax_focal_terms(logits, classes, focusing_parameter)
-    weights = position_weights(classes, alpha=alpha, class_weights=class_weights, valid=valid)
+    weights = position_weights(classes, alpha=alpha, class_balances=class_balances, valid=valid)
     valid_count = classes.size if valid is None else np.count_nonzero(valid)
     scale = 1.0 / normalizer_from_counts(normalization, classes.shape, valid_count, 0.0)
     total = float(np.sum(weights * loss)) * scale
     grad = (grad * (weights * scale)[:, None]).astype(logits.dtype, copy=False)
     return total, grad
+
+
+# The name before 0.2: it read as the layer's name (netspec's builder had it) and did not say that
+# it returns the gradient too; its class_weights= is param_str's class_balances.
+softmax_focal_loss = deprecated_alias(softmax_focal_loss_and_gradient, "focal_loss_layer.softmax_core",
+                                      "softmax_focal_loss", keywords={"class_weights": "class_balances"})
