@@ -2,6 +2,7 @@
 
 One section per public module, in API_MODULES order: the module docstring, then each public
 function and class (its signature, its docstring; a class's public methods and properties).
+Old names (focal_loss_layer.deprecation) are listed last, with what replaces them.
 Public means: in the module's __all__ if it has one, else defined in the module with a name not
 starting with '_'. Docstrings are shown as written (in text blocks), so their formulas and shape
 tables keep their alignment.
@@ -30,9 +31,19 @@ def api_reference() -> str:
     for name in API_MODULES:
         module = importlib.import_module(name)
         parts += [f"### `{name}`", "", _text(module.__doc__), ""]
-        for member_name, member in _public_members(module):
-            parts += _member(member_name, member, level="####")
+        members = _public_members(module)
+        for member_name, member in members:
+            if not _deprecated(member):
+                parts += _member(member_name, member, level="####")
+        old = [f"- `{n}`: {_one_line(m.__doc__)}" for n, m in members if _deprecated(m)]
+        if old:
+            parts += ["Deprecated names (they warn when used):", "", *old, ""]
     return "\n".join(parts)
+
+
+def _deprecated(member) -> bool:
+    """An old name kept by focal_loss_layer.deprecation (its docstring says so)."""
+    return (member.__doc__ or "").startswith("Deprecated:")
 
 
 def _public_members(module):
