@@ -121,9 +121,9 @@ def _header(unit, reference="SCE"):
 
 def numpy_core_seconds(shape, repeats):
     """Median forward+backward of the numpy core as the layer ran it before the fast path:
-    read_labels + sigmoid_focal_loss over the whole blob (float64 coefficients), then the
+    read_labels + sigmoid_focal_loss_and_gradient over the whole blob (float64 coefficients), then the
     loss_weight multiply into a diff."""
-    from focal_loss_layer.core import sigmoid_focal_loss
+    from focal_loss_layer.core import sigmoid_focal_loss_and_gradient
     from focal_loss_layer.labels import read_labels
     rng = np.random.default_rng(0)
     logits = rng.normal(scale=3.0, size=shape).astype(np.float32)
@@ -133,7 +133,7 @@ def numpy_core_seconds(shape, repeats):
     for _ in range(repeats):
         start = time.perf_counter()
         read = read_labels(labels, shape)
-        _, grad = sigmoid_focal_loss(logits, read.targets, focusing_parameter=2.0,
+        _, grad = sigmoid_focal_loss_and_gradient(logits, read.targets, focusing_parameter=2.0,
                                      valid=read.valid)
         np.multiply(grad, np.float32(1.0), out=diff)
         samples.append(time.perf_counter() - start)

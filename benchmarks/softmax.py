@@ -53,12 +53,12 @@ def compare(shape, repeats):
 
 
 def numpy_core_seconds(shape):
-    """One forward+backward of softmax_core.softmax_focal_loss over the whole blob (float32 in,
+    """One forward+backward of softmax_core.softmax_focal_loss_and_gradient over the whole blob (float32 in,
     float64 arithmetic where numpy promotes), as a layer without the fast path would run it."""
-    from focal_loss_layer.softmax_core import softmax_focal_loss
+    from focal_loss_layer.softmax_core import softmax_focal_loss_and_gradient
     rng = np.random.default_rng(0)
     logits = rng.normal(scale=3.0, size=shape).astype(np.float32)
     labels = rng.integers(0, shape[1], size=shape[:1] + shape[2:]).astype(np.float32)
     start = time.perf_counter()
-    softmax_focal_loss(logits, labels, focusing_parameter=2.0)
+    softmax_focal_loss_and_gradient(logits, labels, focusing_parameter=2.0)
     return time.perf_counter() - start

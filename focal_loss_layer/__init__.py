@@ -9,16 +9,18 @@ focal_loss_layer.pycaffe). Caffe's Python layer looks the class up by name on th
 this module's __getattr__ answers. `python -m focal_loss_layer.check` certifies the layers in the
 Caffe that is importable.
 """
-from .core import sigmoid_focal_loss
+from .core import sigmoid_focal_loss, sigmoid_focal_loss_and_gradient
 from .errors import FocalLossError, InputError, ParamError
 from .params import FocalLossParams, SoftmaxFocalLossParams, parse_param_str, parse_softmax_param_str
-from .softmax_core import softmax_focal_loss
+from .softmax_core import softmax_focal_loss, softmax_focal_loss_and_gradient
 
 __version__ = "0.1.0"   # the one place the version is written (setup.py reads it from here)
 
-__all__ = ["__version__", "FocalLossLayer", "SoftmaxFocalLossLayer", "sigmoid_focal_loss",
-           "softmax_focal_loss", "FocalLossError", "InputError", "ParamError", "FocalLossParams",
-           "SoftmaxFocalLossParams", "parse_param_str", "parse_softmax_param_str"]
+__all__ = ["__version__", "FocalLossLayer", "SoftmaxFocalLossLayer", "sigmoid_focal_loss_and_gradient",
+           "softmax_focal_loss_and_gradient", "FocalLossError", "InputError", "ParamError",
+           "FocalLossParams", "SoftmaxFocalLossParams", "parse_param_str", "parse_softmax_param_str",
+           # deprecated (focal_loss_layer.deprecation): warn when called
+           "sigmoid_focal_loss", "softmax_focal_loss"]
 
 
 def __getattr__(name):

@@ -9,7 +9,7 @@ scratch, per-block sums, normaliser, input checks), also runs SoftmaxFocalLossLa
 
 logits: (N, C, *spatial) float32; labels: either label form (focal_loss_layer.labels); out:
 C-contiguous float32 of the logits' size (Caffe's bottom diff). The results equal
-focal_loss_layer.core.sigmoid_focal_loss's to float32 rounding (tests/test_fast.py). Bad inputs
+focal_loss_layer.core.sigmoid_focal_loss_and_gradient's to float32 rounding (tests/test_fast.py). Bad inputs
 raise the same InputError messages as labels.check_labels and check_finite: numpy looks for them
 only after the kernel flagged some, so valid inputs are read once.
 

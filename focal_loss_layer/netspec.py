@@ -1,10 +1,13 @@
 """Writing FocalLossLayer and SoftmaxFocalLossLayer into nets from Python with caffe.NetSpec:
 
     from caffe import layers as L
-    from focal_loss_layer.netspec import focal_loss, softmax_focal_loss
-    n.loss = focal_loss(n.score, n.label, focusing_parameter=2, alpha=0.25)
-    n.monitor = focal_loss(n.score, n.label, loss_weight=0, include=dict(phase=caffe.TEST))
-    n.seg_loss = softmax_focal_loss(n.seg_score, n.seg_label, ignore_label=255)
+    from focal_loss_layer.netspec import sigmoid_focal_loss_layer, softmax_focal_loss_layer
+    n.loss = sigmoid_focal_loss_layer(n.score, n.label, focusing_parameter=2, alpha=0.25)
+    n.monitor = sigmoid_focal_loss_layer(n.score, n.label, loss_weight=0,
+                                         include=dict(phase=caffe.TEST))
+    n.seg_loss = softmax_focal_loss_layer(n.seg_score, n.seg_label, ignore_label=255)
+
+Each function adds one Python layer and returns its top (the loss), as NetSpec's L.* do.
 
 Settings may be numpy values: class_balances=balances.class_balances(counts) (an ndarray),
 alpha=np.float32(0.25); they are written into param_str as the Python numbers they hold.
@@ -13,6 +16,7 @@ import json
 
 import numpy as np
 
+from .deprecation import deprecated_alias
 from .errors import ParamError
 from .params import SIGMOID, SOFTMAX, LayerSpec, parse_layer_param_str, parse_layer_settings
 from .pycaffe import import_caffe
@@ -27,23 +31,23 @@ _LAYER_FIELDS = frozenset(caffe_pb2.LayerParameter.DESCRIPTOR.fields_by_name) - 
     "type", "bottom", "top", "python_param"}
 
 
-def focal_loss(logits, labels, *, loss_weight: float = 1.0, **keywords):
-    """A FocalLossLayer top for NetSpec.
+def sigmoid_focal_loss_layer(logits, labels, *, loss_weight: float = 1.0, **keywords):
+    """A FocalLossLayer for NetSpec; returns its top, the loss.
 
     keywords: param_str keys (focusing_parameter, alpha, class_balances, normalization,
-    ignore_label, label_smoothing) go into param_str, checked now so that a mistake shows here
+    ignore_label, label_smoothing, num_anchors) go into param_str, checked now so that a mistake shows here
     rather than when the net is built; Caffe's own LayerParameter fields (name, propagate_down,
     include, exclude, …) go to the layer as NetSpec writes them for any layer.
     """
     return _python_loss(SIGMOID, logits, labels, loss_weight, keywords)
 
 
-def softmax_focal_loss(logits, labels, *, loss_weight: float = 1.0, **keywords):
-    """A SoftmaxFocalLossLayer top for NetSpec, the drop-in for L.SoftmaxWithLoss.
+def softmax_focal_loss_layer(logits, labels, *, loss_weight: float = 1.0, **keywords):
+    """A SoftmaxFocalLossLayer for NetSpec, the drop-in for L.SoftmaxWithLoss; returns its top.
 
     keywords: param_str keys (focusing_parameter, alpha, class_balances, normalization,
     ignore_label) go into param_str, checked now; Caffe's LayerParameter fields go to the layer,
-    as in focal_loss.
+    as in sigmoid_focal_loss_layer.
     """
     return _python_loss(SOFTMAX, logits, labels, loss_weight, keywords)
 
@@ -89,3 +93,10 @@ def _string_keys(value):
     if isinstance(value, dict):
         return {str(k): _string_keys(v) for k, v in value.items()}
     return value
+
+
+# The names before 0.2: they read as the loss functions of the numpy cores (and the sigmoid one
+# lacked its "sigmoid").
+focal_loss = deprecated_alias(sigmoid_focal_loss_layer, "focal_loss_layer.netspec", "focal_loss")
+softmax_focal_loss = deprecated_alias(softmax_focal_loss_layer, "focal_loss_layer.netspec",
+                                      "softmax_focal_loss")

@@ -7,7 +7,7 @@ blocks of positions, on fast.BlockedKernel's threads, scratch and checks.
 
 logits: (N, C, *spatial) float32; labels: (N, *spatial) or (N, 1, *spatial) class indices 0..C−1
 or ignore_label; out: C-contiguous float32 of the logits' size (Caffe's bottom diff). The results
-equal focal_loss_layer.softmax_core.softmax_focal_loss's to float32 rounding
+equal focal_loss_layer.softmax_core.softmax_focal_loss_and_gradient's to float32 rounding
 (tests/test_softmax_fast.py); bad inputs raise the same InputError messages as
 labels.check_labels and fast.check_finite.
 

@@ -24,7 +24,7 @@ def naive_kwargs(settings, num_classes=3):
     from focal_loss_layer.params import parse_param_str
     params = parse_param_str(json.dumps(settings))
     return dict(gamma=params.focusing_parameter, alpha=params.alpha,
-                class_weights=params.class_weights(num_classes), normalization=params.normalization,
+                class_balances=params.class_weights(num_classes), normalization=params.normalization,
                 ignore_label=params.ignore_label, label_smoothing=params.label_smoothing)
 
 
@@ -70,11 +70,11 @@ def make_softmax_case(rng, shape=(2, 4, 3), ignore_label=None, scale=3.0, ignore
 
 
 def softmax_kwargs(settings, num_classes):
-    """param_str settings in softmax_core.softmax_focal_loss's (and the naive loop's) terms."""
+    """param_str settings in softmax_core.softmax_focal_loss_and_gradient's (and the naive loop's) terms."""
     import json
 
     from focal_loss_layer.params import parse_softmax_param_str
     params = parse_softmax_param_str(json.dumps(settings))
     return dict(focusing_parameter=params.focusing_parameter, alpha=params.alpha,
-                class_weights=params.class_weights(num_classes),
+                class_balances=params.class_weights(num_classes),
                 ignore_label=params.ignore_label, normalization=params.normalization)

@@ -16,7 +16,7 @@ def _softplus(z):
     return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
 
 
-def naive_focal_loss(logits, labels, *, gamma=2.0, alpha=None, class_weights=None,
+def naive_focal_loss(logits, labels, *, gamma=2.0, alpha=None, class_balances=None,
                      normalization="batch_size", ignore_label=None, label_smoothing=0.0):
     """Loss and gradient by looping over every logit. labels: per-class targets (logits' shape)
     or class indices ((N, *spatial) or (N, 1, *spatial))."""
@@ -25,7 +25,7 @@ def naive_focal_loss(logits, labels, *, gamma=2.0, alpha=None, class_weights=Non
     spatial = x.shape[2:]
     per_class = labels.shape == x.shape
     index_labels = None if per_class else np.asarray(labels).reshape((n_batch,) + spatial)
-    weights = [1.0] * n_classes if class_weights is None else list(class_weights)
+    weights = [1.0] * n_classes if class_balances is None else list(class_balances)
     a_pos, a_neg = (1.0, 1.0) if alpha is None else (alpha, 1.0 - alpha)
     total, valid_count, positive_count = 0.0, 0, 0.0
     grad = np.zeros_like(x)
@@ -56,7 +56,7 @@ def naive_focal_loss(logits, labels, *, gamma=2.0, alpha=None, class_weights=Non
 
 
 def naive_softmax_focal_loss(logits, labels, *, focusing_parameter=2.0, alpha=None,
-                             class_weights=None, ignore_label=None, normalization="valid"):
+                             class_balances=None, ignore_label=None, normalization="valid"):
     """Softmax focal loss and gradient by looping over positions with Python floats, the textbook
     way: p = softmax, ℓ = −(1−p_y)^γ·log p_y and the chain rule through dℓ/dp_y, which holds
     (1−p_y)^(γ−1): an independent check of the closed form, for moderate logits only (it needs
@@ -66,7 +66,7 @@ def naive_softmax_focal_loss(logits, labels, *, focusing_parameter=2.0, alpha=No
     n_batch, n_classes = x.shape[:2]
     spatial = x.shape[2:]
     labels = np.asarray(labels).reshape((n_batch,) + spatial)
-    weights = [1.0] * n_classes if class_weights is None else list(class_weights)
+    weights = [1.0] * n_classes if class_balances is None else list(class_balances)
     total, valid_count = 0.0, 0
     grad = np.zeros_like(x)
     for n in range(n_batch):

@@ -467,7 +467,7 @@ def test_cli_weights_for_the_softmax_layer_feed_a_softmax_focal_loss_net(tmp_pat
     net.blobs["score"].data[...] = logits
     net.blobs["label"].data[...] = SOFTMAX_LABELS
     expected, _ = naive_softmax_focal_loss(logits, SOFTMAX_LABELS, focusing_parameter=1.0,
-                                           class_weights=[0.5, 1.5, 1.0], ignore_label=255)
+                                           class_balances=[0.5, 1.5, 1.0], ignore_label=255)
     np.testing.assert_allclose(net.forward()["loss"].item(), expected, rtol=1e-5)
 
     sigmoid_reading = run_cli(path, "--ignore-label", 255, "--method", "inverse_frequency")
@@ -491,7 +491,7 @@ def test_cli_weights_for_the_sigmoid_layer_feed_a_focal_loss_net(tmp_path):
     net.blobs["score"].data[...] = logits
     net.blobs["label"].data[...] = SIGMOID_LABELS
     expected, _ = naive_focal_loss(logits, SIGMOID_LABELS, gamma=2.0,
-                                   class_weights=[1.5, 0.75, 0.75])
+                                   class_balances=[1.5, 0.75, 0.75])
     np.testing.assert_allclose(net.forward()["loss"].item(), expected, rtol=1e-5)
     # The default layer is the sigmoid one, and the text report says so.
     assert run_cli(path).stdout.startswith("layer    FocalLossLayer (--layer sigmoid): class ids "

@@ -26,11 +26,11 @@ def test_quick_benchmark_prints_every_table(capsys):
 
 def test_naive_loop_agrees_with_the_core_for_hard_targets():
     """The context row times a correct loop, not a wrong one."""
-    from focal_loss_layer.core import sigmoid_focal_loss
+    from focal_loss_layer.core import sigmoid_focal_loss_and_gradient
     rng = np.random.default_rng(0)
     logits = rng.normal(scale=3.0, size=(2, 50))
     targets = (rng.random((2, 50)) < 0.3).astype(float)
     loss, grad = naive.naive_forward_backward(logits, targets, gamma=2.0, alpha=0.25)
-    ref_loss, ref_grad = sigmoid_focal_loss(logits, targets, focusing_parameter=2.0, alpha=0.25)
+    ref_loss, ref_grad = sigmoid_focal_loss_and_gradient(logits, targets, focusing_parameter=2.0, alpha=0.25)
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-9)
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-7, atol=1e-12)

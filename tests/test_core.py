@@ -7,7 +7,7 @@ from cases import GAMMAS, NORMALIZATIONS, OPTION_SETS, make_case, naive_kwargs
 from gradcheck import assert_matches_central_differences
 from naive_reference import naive_focal_loss
 
-from focal_loss_layer.core import focal_terms, sigmoid_focal_loss
+from focal_loss_layer.core import focal_terms, sigmoid_focal_loss_and_gradient
 from focal_loss_layer.labels import read_labels
 from focal_loss_layer.params import parse_param_str
 
@@ -16,9 +16,9 @@ def loss_and_grad(logits, labels, settings):
     """The core driven as the layer drives it: param_str settings, labels in either form."""
     params = parse_param_str(json.dumps(settings))
     read = read_labels(labels, logits.shape, params.ignore_label)
-    return sigmoid_focal_loss(
+    return sigmoid_focal_loss_and_gradient(
         logits, read.targets, focusing_parameter=params.focusing_parameter, alpha=params.alpha,
-        class_weights=params.class_weights(logits.shape[1]), valid=read.valid,
+        class_balances=params.class_weights(logits.shape[1]), valid=read.valid,
         label_smoothing=params.label_smoothing, normalization=params.normalization)
 
 
@@ -67,7 +67,7 @@ def test_agrees_with_naive_per_element_loop(gamma, option_set, form, normalizati
 def test_gamma_zero_is_sigmoid_cross_entropy_with_gradient_p_minus_t():
     rng = np.random.default_rng(0)
     logits, targets = make_case(rng, "targets", shape=(4, 5), soft=True)
-    loss, grad = sigmoid_focal_loss(logits, targets, focusing_parameter=0.0, normalization="none")
+    loss, grad = sigmoid_focal_loss_and_gradient(logits, targets, focusing_parameter=0.0, normalization="none")
     p = 1 / (1 + np.exp(-logits))
     cross_entropy = -np.sum(targets * np.log(p) + (1 - targets) * np.log(1 - p))
     np.testing.assert_allclose(loss, cross_entropy, rtol=1e-12)
@@ -77,8 +77,8 @@ def test_gamma_zero_is_sigmoid_cross_entropy_with_gradient_p_minus_t():
 def test_gamma_zero_alpha_half_is_half_cross_entropy():
     rng = np.random.default_rng(1)
     logits, targets = make_case(rng, "targets", shape=(4, 5))
-    ce, ce_grad = sigmoid_focal_loss(logits, targets, focusing_parameter=0.0)
-    half, half_grad = sigmoid_focal_loss(logits, targets, focusing_parameter=0.0, alpha=0.5)
+    ce, ce_grad = sigmoid_focal_loss_and_gradient(logits, targets, focusing_parameter=0.0)
+    half, half_grad = sigmoid_focal_loss_and_gradient(logits, targets, focusing_parameter=0.0, alpha=0.5)
     np.testing.assert_allclose(half, ce / 2, rtol=1e-14)
     np.testing.assert_allclose(half_grad, ce_grad / 2, rtol=1e-14)
 
@@ -107,11 +107,11 @@ def test_easy_examples_are_down_weighted_by_exactly_one_minus_pt_to_gamma(gamma)
 def test_alpha_one_zeroes_negatives_and_alpha_zero_zeroes_positives():
     rng = np.random.default_rng(4)
     logits, targets = make_case(rng, "targets", shape=(6, 4))
-    _, grad_alpha1 = sigmoid_focal_loss(logits, targets, alpha=1.0)
-    _, grad_alpha0 = sigmoid_focal_loss(logits, targets, alpha=0.0)
+    _, grad_alpha1 = sigmoid_focal_loss_and_gradient(logits, targets, alpha=1.0)
+    _, grad_alpha0 = sigmoid_focal_loss_and_gradient(logits, targets, alpha=0.0)
     assert np.all(grad_alpha1[targets == 0] == 0) and np.all(grad_alpha1[targets == 1] != 0)
     assert np.all(grad_alpha0[targets == 1] == 0) and np.all(grad_alpha0[targets == 0] != 0)
-    only_positives = sigmoid_focal_loss(logits, targets, alpha=1.0, normalization="none")[0]
+    only_positives = sigmoid_focal_loss_and_gradient(logits, targets, alpha=1.0, normalization="none")[0]
     pos, _, _, _ = focal_terms(logits, 2.0)
     np.testing.assert_allclose(only_positives, pos[targets == 1].sum(), rtol=1e-12)
 
@@ -137,7 +137,7 @@ def test_finite_loss_and_gradient_at_saturated_logits(dtype, gamma):
     logits = np.array([[-1e4, -200.0, -90.0, -17.0, 0.0, 17.0, 90.0, 200.0, 1e4]], dtype=dtype)
     for target in (0.0, 1.0, 0.5):
         targets = np.full(logits.shape, target, dtype=dtype)
-        loss, grad = sigmoid_focal_loss(logits, targets, focusing_parameter=gamma)
+        loss, grad = sigmoid_focal_loss_and_gradient(logits, targets, focusing_parameter=gamma)
         assert np.isfinite(loss) and np.all(np.isfinite(grad)), (target, loss, grad)
         # |dℓ/dx| ≤ 1 + γ·max(q·(−log q)) = 1 + γ/e.
         assert np.all(np.abs(grad) <= 1.0 + gamma / np.e + 1e-6)

@@ -25,8 +25,13 @@ def _same(old_result, new_result):
     (softmax_core.softmax_focal_loss, softmax_core.softmax_focal_loss_and_gradient, CLASSES),
 ])
 def test_old_function_names_warn_and_give_the_same_result(old, new, labels):
-    with pytest.warns(DeprecationWarning, match=f"removed in {REMOVED_IN}; use .*{new.__name__}"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         result = old(LOGITS, labels, focusing_parameter=1.5, alpha=0.25, class_weights=WEIGHTS)
+    messages = [str(w.message) for w in caught if w.category is DeprecationWarning]
+    assert len(messages) == 2
+    assert f"removed in {REMOVED_IN}; use focal_loss_layer." in messages[0]
+    assert new.__name__ in messages[0] and "use class_balances=" in messages[1]
     _same(result, new(LOGITS, labels, focusing_parameter=1.5, alpha=0.25, class_balances=WEIGHTS))
 
 
@@ -72,3 +77,30 @@ def test_ignore_label_in_the_sigmoid_core_skips_those_logits_as_the_layer_does()
                                                    normalization="valid")
     _same(by_label, by_mask)
     assert np.all(by_label[1][~valid] == 0)
+
+
+def test_old_netspec_names_warn_and_write_the_same_layer():
+    import caffe
+
+    from focal_loss_layer import netspec
+
+    def net(builder, **settings):
+        n = caffe.NetSpec()
+        n.score, n.label = caffe.layers.Input(shape=[dict(dim=[2, 3]), dict(dim=[2])], ntop=2)
+        n.loss = builder(n.score, n.label, **settings)
+        return str(n.to_proto())
+
+    for old, new, settings in ((netspec.focal_loss, netspec.sigmoid_focal_loss_layer,
+                                dict(alpha=0.25, num_anchors=1)),
+                               (netspec.softmax_focal_loss, netspec.softmax_focal_loss_layer,
+                                dict(ignore_label=255))):
+        with pytest.warns(DeprecationWarning, match=f"use focal_loss_layer.netspec.{new.__name__}"):
+            written = net(old, **settings)
+        assert written == net(new, **settings)
+
+
+def test_the_package_keeps_exporting_the_old_names():
+    import focal_loss_layer
+    assert focal_loss_layer.sigmoid_focal_loss is core.sigmoid_focal_loss
+    assert focal_loss_layer.softmax_focal_loss is softmax_core.softmax_focal_loss
+    assert focal_loss_layer.sigmoid_focal_loss_and_gradient is core.sigmoid_focal_loss_and_gradient

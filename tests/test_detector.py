@@ -529,7 +529,7 @@ def train_net(tiny_data):
 
 
 def test_the_class_losses_are_focal_loss_over_all_levels_divided_by_the_batchs_positives(train_net):
-    from focal_loss_layer.core import sigmoid_focal_loss
+    from focal_loss_layer.core import sigmoid_focal_loss_and_gradient
     net = train_net
     positives = net.blobs["num_positives"].data.sum()
     assert net.blobs["positives"].data.item() == positives > 0
@@ -540,7 +540,7 @@ def test_the_class_losses_are_focal_loss_over_all_levels_divided_by_the_batchs_p
         per_class = logits.reshape(n, NUM_ANCHORS, 10, h, w)
         targets = (labels[:, :, None] == np.arange(1, 11)[None, None, :, None, None])
         valid = np.broadcast_to((labels >= 0)[:, :, None], per_class.shape)
-        expected, _ = sigmoid_focal_loss(per_class, targets.astype(np.float64),
+        expected, _ = sigmoid_focal_loss_and_gradient(per_class, targets.astype(np.float64),
                                          focusing_parameter=2.0, alpha=0.25, valid=valid,
                                          normalization="none")
         assert net.blobs[f"cls_loss_{level.name}"].data.item() == pytest.approx(

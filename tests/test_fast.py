@@ -17,7 +17,7 @@ from fast_checks import (
 )
 
 from focal_loss_layer import kernels
-from focal_loss_layer.core import sigmoid_focal_loss
+from focal_loss_layer.core import sigmoid_focal_loss_and_gradient
 from focal_loss_layer.errors import InputError
 from focal_loss_layer.fast import PARALLEL_MIN_SIZE, FocalLossKernel, check_finite
 from focal_loss_layer.labels import check_labels, label_form, read_labels
@@ -32,12 +32,12 @@ def fast(logits, labels, settings, threads=None):
 
 
 def reference(logits, labels, settings):
-    """(loss, ∂loss/∂x) from core.sigmoid_focal_loss in float64 on the same float32 inputs."""
+    """(loss, ∂loss/∂x) from core.sigmoid_focal_loss_and_gradient in float64 on the same float32 inputs."""
     params = parse_param_str(json.dumps(settings))
     read = read_labels(labels, logits.shape, params.ignore_label)
-    return sigmoid_focal_loss(
+    return sigmoid_focal_loss_and_gradient(
         logits.astype(np.float64), read.targets, focusing_parameter=params.focusing_parameter,
-        alpha=params.alpha, class_weights=params.class_weights(logits.shape[1]), valid=read.valid,
+        alpha=params.alpha, class_balances=params.class_weights(logits.shape[1]), valid=read.valid,
         label_smoothing=params.label_smoothing, normalization=params.normalization)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from caffe_nets import REPO
 
-from focal_loss_layer.core import sigmoid_focal_loss
+from focal_loss_layer.core import sigmoid_focal_loss_and_gradient
 
 A, C = 9, 4
 LEVELS = {"p3": (8, 8), "p4": (4, 4)}
@@ -67,7 +67,7 @@ def reference(logits_by_level, blobs):
     for level in LEVELS:
         logits, labels = logits_by_level[f"{level}_cls"], blobs[f"{level}_label"]
         targets, valid = anchor_targets(labels)
-        loss, grad = sigmoid_focal_loss(logits.astype(np.float64), targets, focusing_parameter=2.0,
+        loss, grad = sigmoid_focal_loss_and_gradient(logits.astype(np.float64), targets, focusing_parameter=2.0,
                                         alpha=0.25, valid=valid, normalization="none")
         total += loss
         grads[f"{level}_cls"] = grad

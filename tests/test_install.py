@@ -17,7 +17,7 @@ USER_SCRIPT = textwrap.dedent('''
     with warnings.catch_warnings(record=True) as caught:
         import caffe, focal_loss_layer
         import focal_loss_layer.softmax_kernels   # both layers' kernels: still one warning
-        from focal_loss_layer.core import sigmoid_focal_loss
+        from focal_loss_layer.core import sigmoid_focal_loss_and_gradient
         from focal_loss_layer.labels import read_labels
         caffe.set_mode_cpu()
         net_text = """force_backward: true
@@ -38,7 +38,7 @@ USER_SCRIPT = textwrap.dedent('''
         loss = net.forward()["loss"].item()
         net.backward()
         read = read_labels(labels, logits.shape)
-        ref_loss, ref_grad = sigmoid_focal_loss(logits.astype(np.float64), read.targets,
+        ref_loss, ref_grad = sigmoid_focal_loss_and_gradient(logits.astype(np.float64), read.targets,
                                                 focusing_parameter=2.5)
         print(json.dumps({
             "package": os.path.dirname(focal_loss_layer.__file__),

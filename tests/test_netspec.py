@@ -11,14 +11,14 @@ from naive_reference import naive_focal_loss
 
 from focal_loss_layer.balances import class_balances, class_counts
 from focal_loss_layer.errors import ParamError
-from focal_loss_layer.netspec import focal_loss
+from focal_loss_layer.netspec import sigmoid_focal_loss_layer
 
 
 def spec_with_focal_loss(**settings):
     n = caffe.NetSpec()
     n.score = L.Input(shape=dict(dim=[4, 3]))
     n.label = L.Input(shape=dict(dim=[4]))
-    n.loss = focal_loss(n.score, n.label, **settings)
+    n.loss = sigmoid_focal_loss_layer(n.score, n.label, **settings)
     return n.to_proto()
 
 
@@ -41,7 +41,7 @@ def test_net_written_by_netspec_computes_the_focal_loss():
     net.blobs["label"].data[...] = labels
     loss = net.forward()["loss"].item()
     expected, _ = naive_focal_loss(logits.astype(np.float32), labels, gamma=1.5, alpha=0.25,
-                                   class_weights=[1.0, 3.0, 1.0])
+                                   class_balances=[1.0, 3.0, 1.0])
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
 
 
@@ -68,7 +68,7 @@ def test_a_net_with_netspec_layer_fields_builds_and_skips_the_excluded_phase():
     n = caffe.NetSpec()
     n.score = L.Input(shape=dict(dim=[4, 3]))
     n.label = L.Input(shape=dict(dim=[4]))
-    n.loss = focal_loss(n.score, n.label, name="train_only", include=dict(phase=caffe.TRAIN))
+    n.loss = sigmoid_focal_loss_layer(n.score, n.label, name="train_only", include=dict(phase=caffe.TRAIN))
     train, test = load_net(str(n.to_proto()), caffe.TRAIN), load_net(str(n.to_proto()), caffe.TEST)
     assert "train_only" in list(train._layer_names)
     assert "train_only" not in list(test._layer_names)
@@ -88,7 +88,7 @@ def test_numpy_settings_are_written_as_numbers_and_the_net_computes_with_them():
     n = caffe.NetSpec()
     n.score = L.Input(shape=dict(dim=[8, 3]))
     n.label = L.Input(shape=dict(dim=[8]))
-    n.loss = focal_loss(n.score, n.label, focusing_parameter=np.int64(2), alpha=np.float32(0.25),
+    n.loss = sigmoid_focal_loss_layer(n.score, n.label, focusing_parameter=np.int64(2), alpha=np.float32(0.25),
                         class_balances=weights, ignore_label=np.int32(-1))
     proto = n.to_proto()
     assert json.loads(proto.layer[-1].python_param.param_str) == {
@@ -98,7 +98,7 @@ def test_numpy_settings_are_written_as_numbers_and_the_net_computes_with_them():
     logits = np.random.default_rng(4).normal(size=(8, 3)).astype(np.float32)
     net.blobs["score"].data[...] = logits
     net.blobs["label"].data[...] = labels
-    expected, _ = naive_focal_loss(logits, labels, gamma=2.0, alpha=0.25, class_weights=weights,
+    expected, _ = naive_focal_loss(logits, labels, gamma=2.0, alpha=0.25, class_balances=weights,
                                    ignore_label=-1)
     np.testing.assert_allclose(net.forward()["loss"].item(), expected, rtol=1e-5)
 

@@ -19,8 +19,8 @@ SCRIPT = textwrap.dedent('''
     {setup}
     import numpy as np
     import focal_loss_layer
-    from focal_loss_layer.core import sigmoid_focal_loss
-    loss, grad = sigmoid_focal_loss(np.zeros((2, 3)), np.zeros((2, 3)), focusing_parameter=0)
+    from focal_loss_layer.core import sigmoid_focal_loss_and_gradient
+    loss, grad = sigmoid_focal_loss_and_gradient(np.zeros((2, 3)), np.zeros((2, 3)), focusing_parameter=0)
     try:
         {touch}
         error = None

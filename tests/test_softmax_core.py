@@ -11,14 +11,14 @@ from naive_reference import naive_softmax_focal_loss
 
 from focal_loss_layer.core import focal_terms
 from focal_loss_layer.errors import InputError
-from focal_loss_layer.softmax_core import softmax_focal_loss, softmax_focal_terms
+from focal_loss_layer.softmax_core import softmax_focal_loss_and_gradient, softmax_focal_terms
 
 SHAPES = [(3, 4), (2, 4, 3), (2, 4, 2, 3)]
 
 
 def loss_and_grad(logits, labels, settings):
     """The core driven as the layer drives it, from param_str settings."""
-    return softmax_focal_loss(logits, labels, **softmax_kwargs(settings, logits.shape[1]))
+    return softmax_focal_loss_and_gradient(logits, labels, **softmax_kwargs(settings, logits.shape[1]))
 
 
 def settings_for(name, gamma, normalization=None):
@@ -55,7 +55,7 @@ def test_agrees_with_naive_per_position_loop(gamma, option_set, normalization):
     settings = settings_for(option_set, gamma, normalization)
     logits, labels = make_softmax_case(rng, (3, 4, 2, 2), ignore_label=settings.get("ignore_label"))
     kwargs = softmax_kwargs(settings, 4)
-    loss, grad = softmax_focal_loss(logits, labels, **kwargs)
+    loss, grad = softmax_focal_loss_and_gradient(logits, labels, **kwargs)
     naive_loss, naive_grad = naive_softmax_focal_loss(logits, labels, **kwargs)
     np.testing.assert_allclose(loss, naive_loss, rtol=1e-12)
     np.testing.assert_allclose(grad, naive_grad, rtol=1e-9, atol=1e-15)
@@ -64,7 +64,7 @@ def test_agrees_with_naive_per_position_loop(gamma, option_set, normalization):
 def test_gamma_zero_is_softmax_cross_entropy_with_gradient_p_minus_one_hot():
     rng = np.random.default_rng(0)
     logits, labels = make_softmax_case(rng, (5, 6, 3))
-    loss, grad = softmax_focal_loss(logits, labels, focusing_parameter=0.0, normalization="none")
+    loss, grad = softmax_focal_loss_and_gradient(logits, labels, focusing_parameter=0.0, normalization="none")
     p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     one_hot = (labels[:, None] == np.arange(6)[None, :, None]).astype(float)
     np.testing.assert_allclose(loss, -np.sum(one_hot * np.log(p)), rtol=1e-12)
@@ -78,7 +78,7 @@ def test_two_classes_are_the_sigmoid_focal_loss_of_the_logit_difference(gamma):
     rng = np.random.default_rng(1)
     logits = rng.normal(scale=4.0, size=(6, 2))
     labels = np.array([0, 1, 0, 1, 1, 0], dtype=float)
-    loss, grad = softmax_focal_loss(logits, labels, focusing_parameter=gamma, normalization="none")
+    loss, grad = softmax_focal_loss_and_gradient(logits, labels, focusing_parameter=gamma, normalization="none")
     z = logits[:, 1] - logits[:, 0]
     pos, neg, pos_grad, neg_grad = focal_terms(z, gamma)
     expected = np.where(labels == 1, pos, neg)
@@ -104,11 +104,11 @@ def test_alpha_weighs_class_zero_by_one_minus_alpha_and_the_others_by_alpha():
     rng = np.random.default_rng(4)
     logits, labels = make_softmax_case(rng, (20, 4))
     terms, _ = softmax_focal_terms(logits, labels, 2.0)
-    weighted, _ = softmax_focal_loss(logits, labels, alpha=0.25, normalization="none")
+    weighted, _ = softmax_focal_loss_and_gradient(logits, labels, alpha=0.25, normalization="none")
     expected = np.sum(np.where(labels == 0, 0.75, 0.25) * terms)
     assert (labels == 0).any() and (labels > 0).any()
     np.testing.assert_allclose(weighted, expected, rtol=1e-12)
-    only_background, grad = softmax_focal_loss(logits, labels, alpha=0.0, normalization="none")
+    only_background, grad = softmax_focal_loss_and_gradient(logits, labels, alpha=0.0, normalization="none")
     np.testing.assert_allclose(only_background, terms[labels == 0].sum(), rtol=1e-12)
     assert np.all(grad[labels > 0] == 0) and np.all(grad[labels == 0] != 0)
 
@@ -118,7 +118,7 @@ def test_class_balances_weigh_each_position_by_its_label_class():
     logits, labels = make_softmax_case(rng, (12, 3, 2))
     weights = np.array([0.5, 2.0, 3.0])
     terms, _ = softmax_focal_terms(logits, labels, 2.0)
-    loss, _ = softmax_focal_loss(logits, labels, class_weights=weights, normalization="none")
+    loss, _ = softmax_focal_loss_and_gradient(logits, labels, class_balances=weights, normalization="none")
     np.testing.assert_allclose(loss, np.sum(weights[labels.astype(int)] * terms), rtol=1e-12)
 
 
@@ -128,26 +128,26 @@ def test_ignored_positions_give_zero_loss_and_gradient_and_do_not_count(shape):
     logits, labels = make_softmax_case(rng, shape, ignore_label=-1, ignored=0.4)
     ignored = np.broadcast_to(np.expand_dims(labels == -1, 1), logits.shape)
     assert ignored.any() and (~ignored).any()
-    loss, grad = softmax_focal_loss(logits, labels, ignore_label=-1, normalization="none")
+    loss, grad = softmax_focal_loss_and_gradient(logits, labels, ignore_label=-1, normalization="none")
     assert np.all(grad[ignored] == 0)
     wild = logits.copy()
     wild[ignored] = rng.normal(scale=50, size=np.count_nonzero(ignored))
-    assert softmax_focal_loss(wild, labels, ignore_label=-1, normalization="none")[0] == loss
+    assert softmax_focal_loss_and_gradient(wild, labels, ignore_label=-1, normalization="none")[0] == loss
     valid = np.count_nonzero(labels != -1)
-    mean = softmax_focal_loss(logits, labels, ignore_label=-1, normalization="valid")[0]
+    mean = softmax_focal_loss_and_gradient(logits, labels, ignore_label=-1, normalization="valid")[0]
     np.testing.assert_allclose(mean, loss / valid, rtol=1e-14)
 
 
 def test_normalizations_divide_by_positions_samples_or_one_and_at_least_one():
     rng = np.random.default_rng(8)
     logits, labels = make_softmax_case(rng, (3, 4, 5), ignore_label=255, ignored=0.3)
-    total = softmax_focal_loss(logits, labels, ignore_label=255, normalization="none")[0]
+    total = softmax_focal_loss_and_gradient(logits, labels, ignore_label=255, normalization="none")[0]
     valid = np.count_nonzero(labels != 255)
     for normalization, divisor in (("valid", valid), ("full", 15), ("batch_size", 3), ("none", 1)):
-        loss = softmax_focal_loss(logits, labels, ignore_label=255, normalization=normalization)[0]
+        loss = softmax_focal_loss_and_gradient(logits, labels, ignore_label=255, normalization=normalization)[0]
         np.testing.assert_allclose(loss, total / divisor, rtol=1e-14)
     everything_ignored = np.full_like(labels, 255)
-    loss, grad = softmax_focal_loss(logits, everything_ignored, ignore_label=255)
+    loss, grad = softmax_focal_loss_and_gradient(logits, everything_ignored, ignore_label=255)
     assert loss == 0 and np.all(grad == 0)
 
 
@@ -161,7 +161,7 @@ def test_finite_loss_and_bounded_gradient_at_saturated_logits(dtype, gamma):
             [17.0, 0.0, -17.0], [-200.0, 200.0, 200.0], [1e4, 1e4, -1e4]]
     logits = np.array([row for row in rows for _ in range(3)], dtype=dtype)
     labels = np.array([0.0, 1.0, 2.0] * len(rows))
-    loss, grad = softmax_focal_loss(logits, labels, focusing_parameter=gamma, normalization="none")
+    loss, grad = softmax_focal_loss_and_gradient(logits, labels, focusing_parameter=gamma, normalization="none")
     assert np.isfinite(loss) and np.all(np.isfinite(grad))
     bound = 1.0 + gamma / np.e + 1e-6
     assert np.all(np.abs(grad) <= bound)
@@ -209,15 +209,15 @@ def test_tied_maxima_count_exactly():
 ])
 def test_labels_outside_0_to_c_minus_1_or_of_the_wrong_shape_are_refused(labels, message):
     with pytest.raises(InputError, match=message):
-        softmax_focal_loss(np.zeros((2, 4)), labels)
+        softmax_focal_loss_and_gradient(np.zeros((2, 4)), labels)
 
 
 def test_inputs_are_not_modified_and_n1_labels_read_alike():
     rng = np.random.default_rng(9)
     logits, labels = make_softmax_case(rng, (2, 3, 4), ignore_label=-1)
     before = logits.copy(), labels.copy()
-    flat = softmax_focal_loss(logits, labels, ignore_label=-1)
-    n1 = softmax_focal_loss(logits, labels.reshape(2, 1, 4), ignore_label=-1)
+    flat = softmax_focal_loss_and_gradient(logits, labels, ignore_label=-1)
+    n1 = softmax_focal_loss_and_gradient(logits, labels.reshape(2, 1, 4), ignore_label=-1)
     np.testing.assert_array_equal(logits, before[0])
     np.testing.assert_array_equal(labels, before[1])
     assert flat[0] == n1[0]
@@ -235,7 +235,7 @@ def test_settings_from_param_str_reach_the_core():
     assert {0, 1, 2} <= set(valid.tolist()) and len(valid) < labels.size   # every case present
     loss, grad = loss_and_grad(logits, labels, json.loads(json.dumps(settings)))
     expected_loss, expected_grad = naive_softmax_focal_loss(
-        logits, labels, focusing_parameter=1.5, alpha=0.3, class_weights=[1.0, 1.0, 4.0],
+        logits, labels, focusing_parameter=1.5, alpha=0.3, class_balances=[1.0, 1.0, 4.0],
         ignore_label=9, normalization="batch_size")
     np.testing.assert_allclose(loss, expected_loss, rtol=1e-12)
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-9, atol=1e-15)

@@ -21,7 +21,7 @@ from focal_loss_layer.errors import InputError
 from focal_loss_layer.fast import PARALLEL_MIN_SIZE, check_finite
 from focal_loss_layer.labels import CLASSES, check_labels
 from focal_loss_layer.params import parse_softmax_param_str
-from focal_loss_layer.softmax_core import softmax_focal_loss
+from focal_loss_layer.softmax_core import softmax_focal_loss_and_gradient
 from focal_loss_layer.softmax_fast import SoftmaxFocalLossKernel
 
 GAMMAS_ALL = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0)
@@ -36,7 +36,7 @@ def fast(logits, labels, settings, threads=None, loss_weight=1.0):
 
 def reference(logits, labels, settings):
     """(loss, ∂loss/∂x) from softmax_core in float64 on the same float32 inputs."""
-    return softmax_focal_loss(logits.astype(np.float64), labels,
+    return softmax_focal_loss_and_gradient(logits.astype(np.float64), labels,
                               **softmax_kwargs(settings, logits.shape[1]))
 
 

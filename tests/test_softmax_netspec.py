@@ -11,14 +11,14 @@ from naive_reference import naive_softmax_focal_loss
 
 from focal_loss_layer.balances import class_balances, class_counts
 from focal_loss_layer.errors import ParamError
-from focal_loss_layer.netspec import softmax_focal_loss
+from focal_loss_layer.netspec import softmax_focal_loss_layer
 
 
 def spec_with_softmax_focal_loss(**settings):
     n = caffe.NetSpec()
     n.score = L.Input(shape=dict(dim=[4, 3, 2]))
     n.label = L.Input(shape=dict(dim=[4, 2]))
-    n.loss = softmax_focal_loss(n.score, n.label, **settings)
+    n.loss = softmax_focal_loss_layer(n.score, n.label, **settings)
     return n.to_proto()
 
 
@@ -44,7 +44,7 @@ def test_net_written_by_the_helper_computes_the_softmax_focal_loss():
     net.blobs["label"].data[...] = labels
     expected, _ = naive_softmax_focal_loss(logits.astype(np.float32), labels,
                                            focusing_parameter=1.5, alpha=0.25,
-                                           class_weights=[1.0, 1.0, 3.0])
+                                           class_balances=[1.0, 1.0, 3.0])
     np.testing.assert_allclose(net.forward()["loss"].item(), expected, rtol=1e-5)
 
 
@@ -75,5 +75,5 @@ def test_numpy_settings_reach_the_layer_as_the_values_they_hold():
     net.blobs["score"].data[...] = logits
     net.blobs["label"].data[...] = labels
     expected, _ = naive_softmax_focal_loss(logits, labels, focusing_parameter=1.5, alpha=0.25,
-                                           class_weights=weights)
+                                           class_balances=weights)
     np.testing.assert_allclose(net.forward()["loss"].item(), expected, rtol=1e-5)

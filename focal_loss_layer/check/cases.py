@@ -6,10 +6,10 @@ from typing import Callable, Tuple
 
 import numpy as np
 
-from ..core import sigmoid_focal_loss
+from ..core import sigmoid_focal_loss_and_gradient
 from ..labels import read_labels
 from ..params import parse_param_str, parse_softmax_param_str
-from ..softmax_core import softmax_focal_loss
+from ..softmax_core import softmax_focal_loss_and_gradient
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,9 @@ def sigmoid_reference(settings: dict, logits: np.ndarray, labels: np.ndarray):
     """FocalLossLayer's loss and gradient by focal_loss_layer.core, in float64."""
     params = parse_param_str(json.dumps(settings))
     read = read_labels(labels, logits.shape, params.ignore_label)
-    return sigmoid_focal_loss(
+    return sigmoid_focal_loss_and_gradient(
         logits.astype(np.float64), read.targets, focusing_parameter=params.focusing_parameter,
-        alpha=params.alpha, class_weights=params.class_weights(logits.shape[1]),
+        alpha=params.alpha, class_balances=params.class_weights(logits.shape[1]),
         valid=read.valid, label_smoothing=params.label_smoothing,
         normalization=params.normalization)
 
@@ -66,9 +66,9 @@ def sigmoid_reference(settings: dict, logits: np.ndarray, labels: np.ndarray):
 def softmax_reference(settings: dict, logits: np.ndarray, labels: np.ndarray):
     """SoftmaxFocalLossLayer's loss and gradient by focal_loss_layer.softmax_core, in float64."""
     params = parse_softmax_param_str(json.dumps(settings))
-    return softmax_focal_loss(
+    return softmax_focal_loss_and_gradient(
         logits.astype(np.float64), labels, focusing_parameter=params.focusing_parameter,
-        alpha=params.alpha, class_weights=params.class_weights(logits.shape[1]),
+        alpha=params.alpha, class_balances=params.class_weights(logits.shape[1]),
         ignore_label=params.ignore_label, normalization=params.normalization)
 
 
