@@ -1,5 +1,6 @@
 """The old API names still work for one release, give the same results, and warn with the new
 name (focal_loss_layer/deprecation.py; CHANGELOG.md lists them)."""
+import importlib
 import warnings
 
 import numpy as np
@@ -82,7 +83,7 @@ def test_ignore_label_in_the_sigmoid_core_skips_those_logits_as_the_layer_does()
 def test_old_netspec_names_warn_and_write_the_same_layer():
     import caffe
 
-    from focal_loss_layer import netspec
+    netspec = importlib.import_module("focal_loss_layer.netspec")
 
     def net(builder, **settings):
         n = caffe.NetSpec()
