@@ -443,6 +443,10 @@ def _read_dataset(path: str, name: str) -> np.ndarray:
 
 # ---------------------------------------------------------------- command line
 
+def _choices(values) -> str:
+    return "{" + ",".join(values) + "}"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m focal_loss_layer.balances",
@@ -456,12 +460,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--layer", default="sigmoid", choices=tuple(LAYERS),
                         help="the layer the weights are for: sigmoid (default) = "
                              f"{_describe(SIGMOID)}; softmax = {_describe(SOFTMAX)}")
-    parser.add_argument("--form", default="auto", help="auto (default), indices or targets "
-                                                       "(targets: --layer sigmoid only)")
+    # The choices are shown as argparse shows them, but checked by count_labels/class_balances,
+    # whose errors name the bad value and what is allowed (as the Python API's do).
+    parser.add_argument("--form", default="auto", metavar=_choices(FORMS),
+                        help="auto (default), indices or targets (targets: --layer sigmoid only)")
     parser.add_argument("--num-classes", type=int, help="C; default: inferred (targets: axis 1, "
                                                         "indices: the largest label)")
     parser.add_argument("--ignore-label", type=int, help="label value to skip")
-    parser.add_argument("--method", default="effective_number",
+    parser.add_argument("--method", default="effective_number", metavar=_choices(METHODS),
                         help="effective_number (default) or inverse_frequency")
     parser.add_argument("--beta", type=float, help=f"effective_number's beta in [0, 1) "
                                                    f"(default {DEFAULT_BETA})")

@@ -442,6 +442,15 @@ def test_cli_help_lists_the_layers():
     assert "invalid choice: 'softmaxx' (choose from 'sigmoid', 'softmax')" in done.stderr
 
 
+def test_cli_help_lists_the_forms_and_methods():
+    usage = run_cli("--help").stdout
+    assert "--form {auto,indices,targets}" in usage
+    assert "--method {effective_number,inverse_frequency}" in usage
+    done = run_cli("x.h5", "--method", "median")   # still the project's own message
+    assert done.returncode == 2
+    assert "method = 'median' is not allowed" in done.stderr
+
+
 def test_cli_weights_for_the_softmax_layer_feed_a_softmax_focal_loss_net(tmp_path):
     """On softmax labels 0..2 the tool prints C = 3 weights, says they are for
     SoftmaxFocalLossLayer, and a real net with that param_str computes the weighted loss; the

@@ -23,6 +23,7 @@ API_MODULES = (
     "focal_loss_layer.params",
     "focal_loss_layer.balances",
     "focal_loss_layer.errors",
+    "focal_loss_layer.pycaffe",
 )
 
 
