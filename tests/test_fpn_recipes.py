@@ -1,4 +1,4 @@
-"""The README's two FPN recipes (prototxt/retinanet/): one layer per level sharing a normalizer
+"""docs/retinanet.md's two FPN recipes (prototxt/retinanet/): one layer per level sharing a normalizer
 counted by Caffe's own layers, and the levels concatenated into one layer. Both give the same
 loss and gradients, equal to the numpy core over all anchors divided by max(#positives, 1).
 

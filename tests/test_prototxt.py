@@ -185,7 +185,7 @@ def test_the_baseline_ignores_the_band_exactly(in_repo_like_folder):
 
 
 def test_a_committed_solver_trains_with_the_caffe_tool_from_the_repository_root(in_repo_like_folder):
-    """What the README shows: `.venv/bin/caffe train --solver=prototxt/digits/solver_focal.prototxt`
+    """What docs/install.md shows: `.venv/bin/caffe train --solver=prototxt/digits/solver_focal.prototxt`
     from the repository root, once `make example` has written the data."""
     code, log = run_caffe_tool(["train", "--solver=prototxt/digits/solver_focal.prototxt"],
                                cwd=in_repo_like_folder)

@@ -1,4 +1,4 @@
-"""The README's settings map: each framework's focal loss, transcribed here in float64 numpy from
+"""The settings map of docs/porting.md: each framework's focal loss, transcribed here in float64 numpy from
 its published formula (no framework installed), equals this layer under the mapped param_str.
 Where a mapping is exact only for hard targets (torchvision, Keras with label smoothing), the test
 says so and shows the difference."""
