@@ -6,6 +6,7 @@ from tools.docs.bench_output import BenchOutputError, read_bench_output
 from tools.docs.blocks import bench
 
 SAMPLE = """machine: 2 cores (nproc), CPU X; Python 3.11.7, numpy 2.4.6, numba 0.68.1
+load average (1/5/15 min): 1.61 1.76 1.92
 target large gamma=2: ours/SCE 0.22 ≤ 0.3: met
 target small gamma=2: ours/SCE 2.93 ≤ 2.5: NOT MET
 peak extra memory at (2, 80, 100000) ...
@@ -16,6 +17,8 @@ JIT: first use on a machine (empty numba cache): import 0.17 s, gamma 2 6.06 s, 
 target softmax large gamma=2: ours/SWL 0.35 ≤ 1: met
   forward : tracemalloc 0.0038×, VmHWM 0.0072×; target ≤ 0.1×: met
   backward: tracemalloc 0.0001×, VmHWM 0.0003×; target ≤ 0.1×: met
+target backward's check: with / without 1.236 (worst row) ≤ 1.05: NOT MET
+load average (1/5/15 min): 2.45 1.70 1.90
 """
 
 
@@ -29,6 +32,7 @@ def test_sample_is_read():
     assert out.memory == [0.0070, 0.0072]
     assert out.jit_first_use == {"import": 0.17, "gamma 2": 6.06, "gamma 1.5": 7.19}
     assert out.jit_cached["gamma 1.5"] == 0.01
+    assert out.load == [1.61, 2.45]
 
 
 def test_the_committed_run_has_every_figure_the_docs_quote():

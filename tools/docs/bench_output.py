@@ -18,6 +18,7 @@ _TARGET = re.compile(r"^target (?P<row>.+?): ours/(?P<reference>\w+) (?P<ratio>[
                      r"(?P<verdict>met|NOT MET)$")
 _MEMORY = re.compile(r"^\s+(forward|backward)\s*: tracemalloc (?P<traced>[\d.]+)×, VmHWM (?P<rss>[\d.]+)×")
 _JIT = re.compile(r"^\s*(?:JIT: first use on a machine|every later process)[^:]*: (?P<times>.+)$")
+_LOAD = re.compile(r"^load average \(1/5/15 min\): (?P<one>[\d.]+) ")
 _TIME = re.compile(r"(?P<what>[\w .=]+?) (?P<seconds>[\d.]+) s")
 
 
@@ -41,6 +42,7 @@ class BenchOutput:
     memory: List[float]               # worst of tracemalloc and VmHWM per memory section, × logits
     jit_first_use: Dict[str, float]   # seconds per compiled path, empty numba cache
     jit_cached: Dict[str, float]      # seconds per path in a later process
+    load: List[float]                 # 1-minute load average at the start and at the end
 
     def target(self, row: str) -> Target:
         if row not in self.targets:
@@ -56,7 +58,11 @@ def read_bench_output(text: str) -> BenchOutput:
     targets = {}
     memory: List[float] = []
     jit: List[Dict[str, float]] = []
+    load: List[float] = []
     for line in lines:
+        match = _LOAD.match(line)
+        if match:
+            load.append(float(match["one"]))
         match = _TARGET.match(line)
         if match:
             targets[match["row"]] = Target(float(match["ratio"]), float(match["target"]),
@@ -76,4 +82,4 @@ def read_bench_output(text: str) -> BenchOutput:
     if len(jit) != 2:
         raise BenchOutputError("the benchmark output needs both 'JIT:' lines (first use, cached); "
                                "was it a --quick run?")
-    return BenchOutput(text, lines[0], targets, memory, jit[0], jit[1])
+    return BenchOutput(text, lines[0], targets, memory, jit[0], jit[1], load)

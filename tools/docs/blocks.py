@@ -61,7 +61,7 @@ def speed_summary() -> str:
     first_use = max(v for k, v in b.jit_first_use.items() if k != "import")
     cached = max(b.jit_cached.values())
     return "\n".join([
-        f"- **Fast**: forward+backward on a RetinaNet-sized blob (16 M logits) takes "
+        f"- **Speed**: forward+backward on a RetinaNet-sized blob (16 M logits) takes "
         f"{_ratio(sigmoid[0])} the time of Caffe's C++ `SigmoidCrossEntropyLoss` at γ = 2 "
         f"({_ratio(sigmoid[1])} at γ = 1.5), {_ratio(sigmoid[2])} on a tiny (64, 20) blob; "
         f"`SoftmaxFocalLossLayer` {_ratio(softmax[0])} `SoftmaxWithLoss` on (8, 21, 256, 256), "
@@ -71,8 +71,19 @@ def speed_summary() -> str:
         f"- **Compiled once**: the first use on a machine compiles for up to {first_use:.0f} s per γ "
         f"path; every later process loads the cache in {cached:.2f} s or less.",
         f"- Measured by `make bench` in one process, against Caffe's own layers on the same blobs "
-        f"([performance](docs/performance.md)); {b.machine.removeprefix('machine: ')}.",
+        f"([performance](docs/performance.md)); {b.machine.removeprefix('machine: ')}; load "
+        f"average {_load(b.load)} (other jobs on the machine raise these layers' ratios more than "
+        "Caffe's: they use both cores).",
     ])
+
+
+def _load(load) -> str:
+    """'0.3' or '3.3 at the start, 5.1 at the end' (1-minute load averages)."""
+    if not load:
+        return "not recorded"
+    if len(load) == 1 or load[0] == load[-1]:
+        return f"{load[0]:g}"
+    return f"{load[0]:g} at the start, {load[-1]:g} at the end"
 
 
 def _ratio(target) -> str:
