@@ -105,3 +105,28 @@ def test_the_package_keeps_exporting_the_old_names():
     assert focal_loss_layer.sigmoid_focal_loss is core.sigmoid_focal_loss
     assert focal_loss_layer.softmax_focal_loss is softmax_core.softmax_focal_loss
     assert focal_loss_layer.sigmoid_focal_loss_and_gradient is core.sigmoid_focal_loss_and_gradient
+
+
+def test_the_repository_itself_uses_only_the_new_names():
+    """The old names are for users' code; the package, tests, examples and benchmarks use the new
+    ones (a DeprecationWarning from our own code would be noise for everyone)."""
+    import os
+    import re
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    old_use = re.compile(r"(?<![\w.])(sigmoid_focal_loss|softmax_focal_loss)(?![\w])\s*[(,\n]"
+                         r"|netspec import .*(?<![\w])focal_loss(?![\w])|\bclass_weights=")
+    found = []
+    for folder in ("focal_loss_layer", "tests", "examples", "benchmarks", "tools"):
+        for directory, _, files in os.walk(os.path.join(root, folder)):
+            for name in files:
+                path = os.path.join(directory, name)
+                # deprecation.py makes the aliases, the package's __init__ exports them.
+                if (not name.endswith(".py") or name in ("deprecation.py", "test_deprecation.py")
+                        or os.path.relpath(path, root) == os.path.join("focal_loss_layer", "__init__.py")):
+                    continue
+                with open(path, encoding="utf-8") as f:
+                    for number, line in enumerate(f, 1):
+                        code = line.split("#")[0]
+                        if old_use.search(code + "\n") and "deprecated_alias" not in code:
+                            found.append(f"{os.path.relpath(path, root)}:{number}: {line.strip()}")
+    assert found == []

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from caffe_nets import focal_layer, input_net, load_net
 
-from focal_loss_layer.core import sigmoid_focal_loss
+from focal_loss_layer.core import sigmoid_focal_loss_and_gradient
 from focal_loss_layer.errors import InputError
 from focal_loss_layer.fast import check_finite
 from focal_loss_layer.labels import read_labels
-from focal_loss_layer.softmax_core import softmax_focal_loss
+from focal_loss_layer.softmax_core import softmax_focal_loss_and_gradient
 
 LAYERS = ("FocalLossLayer", "SoftmaxFocalLossLayer")
 GAMMAS = (0.0, 0.5, 1.5, 2.0)
@@ -38,10 +38,10 @@ def reference(layer, logits, labels, settings):
     x = logits.astype(np.float32).astype(np.float64)
     gamma, ignore = settings.get("focusing_parameter", 2.0), settings.get("ignore_label")
     if layer == "SoftmaxFocalLossLayer":
-        return softmax_focal_loss(x, labels, focusing_parameter=gamma, ignore_label=ignore,
+        return softmax_focal_loss_and_gradient(x, labels, focusing_parameter=gamma, ignore_label=ignore,
                                   normalization="none")
     read = read_labels(labels, x.shape, ignore)
-    return sigmoid_focal_loss(x, read.targets, focusing_parameter=gamma, valid=read.valid,
+    return sigmoid_focal_loss_and_gradient(x, read.targets, focusing_parameter=gamma, valid=read.valid,
                               normalization="none")
 
 

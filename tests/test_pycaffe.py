@@ -42,7 +42,7 @@ def without_pycaffe(touch, setup=""):
     "focal_loss_layer.SoftmaxFocalLossLayer",
     "focal_loss_layer.netspec",
     "import focal_loss_layer.layer",
-    "from focal_loss_layer.netspec import focal_loss",
+    "from focal_loss_layer.netspec import sigmoid_focal_loss_layer",
     "from focal_loss_layer import SoftmaxFocalLossLayer",
 ])
 def test_touching_a_layer_without_pycaffe_names_what_is_needed(touch):
