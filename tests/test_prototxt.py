@@ -14,7 +14,7 @@ from examples.common.losses import LABELS, LOSSES, SOFTMAX_LOSSES, deploy_name, 
 from examples.detector.data import write_data as write_detector_data
 from examples.digit_grid import run as example_grid
 from examples.digits import run as example_digits
-from focal_loss_layer.core import sigmoid_focal_loss
+from focal_loss_layer.core import sigmoid_focal_loss_and_gradient
 
 EXAMPLES = (example_digits, example_grid)
 SKIPPED_FOLDERS = {".git", ".venv", "results", "build", "__pycache__", ".pytest_cache"}
@@ -174,7 +174,7 @@ def test_the_baseline_ignores_the_band_exactly(in_repo_like_folder):
     score, target = net.blobs["score"].data, net.blobs["target"].data
     kept = net.blobs["mask"].data > 0
     assert 0 < np.count_nonzero(~kept) < kept.size
-    expected, _ = sigmoid_focal_loss(score.astype(np.float64), target, focusing_parameter=0.0,
+    expected, _ = sigmoid_focal_loss_and_gradient(score.astype(np.float64), target, focusing_parameter=0.0,
                                      valid=kept, normalization="batch_size")
     # Caffe sums the 40960 terms one by one in float32: agreement to 1e-3. Counting the ignored
     # logits too would add about 5% here.

@@ -15,7 +15,7 @@ from typing import Dict
 import h5py
 import numpy as np
 
-from focal_loss_layer.core import sigmoid_focal_loss
+from focal_loss_layer.core import sigmoid_focal_loss_and_gradient
 
 from .anchors import LEVELS
 from .prototxt import LOSSES, PRIOR_BIAS, REPO, TRAIN_BATCH
@@ -39,7 +39,7 @@ def initial_gradients(labels: Dict[str, np.ndarray]) -> Dict[str, Dict[str, floa
     for key, loss in LOSSES.items():
         if not loss["prior"]:   # the logits here are the prior's
             continue
-        value, gradient = sigmoid_focal_loss(logits, targets, valid=valid,
+        value, gradient = sigmoid_focal_loss_and_gradient(logits, targets, valid=valid,
                                              normalization="positives", **loss["param"])
         size = np.abs(gradient)
         out[key] = {"loss": float(value), "gradient_sum": float(size.sum()),

@@ -1,7 +1,8 @@
 """The generated blocks of README.md and docs/*.md, by region name (see markers.py).
 
 Every number in a block comes from a file the repository commits or from running code in it:
-results/results.json (written by `make example`), results/bench.txt (by `make bench`), the
+results/results.json (written by `make example`), results/detector_{lr,gamma}_sweep.json (by
+`python -m examples.detector --lr-sweep / --gamma-sweep`), results/bench.txt (by `make bench`), the
 params dataclasses, the docstrings, and the quick start's smoke test, run here.
 """
 import functools
@@ -91,26 +92,87 @@ def _ratio(target) -> str:
     return f"{target.ratio:.2f}×" + ("" if target.met else f" (target {target.target:g}×: not met)")
 
 
-def _example_report():
-    """The examples' own table writers (the tables `make example` prints)."""
-    from examples.detector.report import table as detector_table
-    from examples.report import table as examples_table
-    return examples_table, detector_table
+def _examples_table(examples: Dict) -> str:
+    """The digits / digit_grid table `make example` prints (examples/common/report.py)."""
+    from examples.common.report import table
+    return table({"examples": examples})
+
+
+def _detector_report():
+    """The detector example's own table writers (examples/detector/report.py)."""
+    from examples.detector import report
+    return report
 
 
 def digits_table() -> str:
-    examples_table, _ = _example_report()
-    return examples_table({"examples": {"digits": results()["examples"]["digits"]}})
+    return _examples_table({"digits": results()["examples"]["digits"]})
 
 
 def digit_grid_table() -> str:
-    examples_table, _ = _example_report()
-    return examples_table({"examples": {"digit_grid": results()["examples"]["digit_grid"]}})
+    return _examples_table({"digit_grid": results()["examples"]["digit_grid"]})
 
 
 def detector_table() -> str:
-    _, table = _example_report()
-    return table(results()["detector"])
+    return _detector_report().table(results()["detector"])
+
+
+def detector_headline() -> str:
+    """The README's detector table: each arm's AP and AP50 over its seeds and the paired per-seed
+    differences (mean [95% t-interval]), then which intervals exclude 0."""
+    report, det = _detector_report(), results()["detector"]
+    arms, pairs = det["arms"], det["paired"]
+    seeds = len(next(iter(arms.values()))["seeds"])
+    lines = [f"| RetinaNet-lite, COCO AP on the test split, {seeds} seeds: mean [95% CI] | AP | AP50 |",
+             "|---|---|---|"]
+    lines += [f"| {arm['label']} | {report.interval(arm['AP'])} | {report.interval(arm['AP50'])} |"
+              for arm in arms.values()]
+    lines += [f"| {name}, paired per seed | {report.interval(pair['AP'], signed=True)} | "
+              f"{report.interval(pair['AP50'], signed=True)} |" for name, pair in pairs.items()]
+    return "\n".join(lines) + "\n\n" + _verdict(pairs)
+
+
+def _verdict(pairs: Dict) -> str:
+    """One sentence: which paired AP differences' 95 % intervals exclude 0 (and on which side),
+    and which include it."""
+    sides: Dict[str, list] = {"above 0": [], "below 0": [], "includes 0": []}
+    for name, pair in pairs.items():
+        ap = pair["AP"]
+        if ap["low"] is None:
+            continue
+        side = "above 0" if ap["low"] > 0 else "below 0" if ap["high"] < 0 else "includes 0"
+        sides[side].append(name)
+    excluded = [f"{n} ({side})" for side in ("above 0", "below 0") for n in sides[side]]
+    return ("Paired AP differences whose 95 % interval excludes 0: "
+            + (", ".join(excluded) or "none") + "; whose interval includes 0: "
+            + (", ".join(sides["includes 0"]) or "none") + ".")
+
+
+def detector_val_curve() -> str:
+    """Validation AP against iteration, the mean over each arm's seeds (every seed's curve is in
+    results.json, arms.<arm>.seeds[i].val_curve)."""
+    arms = results()["detector"]["arms"]
+    iterations = [it for it, _ in next(iter(arms.values()))["seeds"][0]["val_curve"]]
+    lines = ["| validation AP, mean over seeds, at iteration | " + " | ".join(map(str, iterations)) + " |",
+             "|---|" + "---|" * len(iterations)]
+    for arm in arms.values():
+        curves = [dict(seed["val_curve"]) for seed in arm["seeds"] if not seed["diverged"]]
+        means = [sum(c[it] for c in curves) / len(curves) for it in iterations]
+        lines.append(f"| {arm['label']} | " + " | ".join(f"{m:.3f}" for m in means) + " |")
+    return "\n".join(lines)
+
+
+def _sweep(name: str) -> Dict:
+    """A committed sweep's results (python -m examples.detector --lr-sweep / --gamma-sweep)."""
+    with open(os.path.join(REPO, "results", f"detector_{name}.json"), encoding="utf-8") as f:
+        return json.load(f)[name]
+
+
+def detector_lr_sweep() -> str:
+    return _detector_report().lr_sweep_table(_sweep("lr_sweep"))
+
+
+def detector_gamma_sweep() -> str:
+    return _detector_report().gamma_table(_sweep("gamma_sweep"))
 
 
 def example_time() -> str:
@@ -132,6 +194,10 @@ BLOCKS: Dict[str, Callable[[], str]] = {
     "digits-table": digits_table,
     "digit-grid-table": digit_grid_table,
     "detector-table": detector_table,
+    "detector-headline": detector_headline,
+    "detector-val-curve": detector_val_curve,
+    "detector-lr-sweep": detector_lr_sweep,
+    "detector-gamma-sweep": detector_gamma_sweep,
     "example-time": example_time,
     "api": api_reference,
 }
