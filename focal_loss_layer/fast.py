@@ -17,7 +17,7 @@ Backward recomputes the gradient from the logits instead of keeping it from forw
 writes nothing the size of the logits (Caffe's contract: no bottom diff before backward), and
 backward writes each gradient value once, already scaled, straight into the diff. Recomputing
 trusts that the logits (and labels) are still forward's: both passes add up a hash of the bits
-of every input they read (kernels.checksum_add into STAT_CHECKSUM, an exact integer sum), and
+of every input they read (kernels.checksum_pairs into STAT_CHECKSUM, an exact integer sum), and
 backward raises InputError when its sum differs from forward's (an in-place layer on a view of
 the logits declared after the loss rewrites them in between).
 Memory: per thread a scratch of 5 × BLOCK floats (160 KB) and, without spatial dims, weights

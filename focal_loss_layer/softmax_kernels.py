@@ -28,9 +28,10 @@ slower at C ≥ 8, measured.)
 Per-block sums (kernels.STAT_*: loss, 0 positives, valid positions, bad labels) go to one row of
 `stats` each, summed afterwards in a fixed order: the result does not depend on the thread count.
 A non-finite logit makes its block's loss NaN. Both modes add the inputs' checksum
-(kernels.checksum_add) into stats[b, STAT_CHECKSUM], for backward's check that they did not
-change since forward. Compiled once per machine for each γ path and mode, cached like
-kernels.focal_pass (compiled_cache.cache_compiled_code).
+(kernels.checksum_pairs of each class's logits and of the labels; in _rows, of a block's) into
+stats[b, STAT_CHECKSUM], for backward's check that they did not change since forward.
+Compiled once per machine for each γ path and mode, cached like kernels.focal_pass
+(compiled_cache.cache_compiled_code).
 """
 import numpy as np
 from numba import njit
@@ -55,7 +56,7 @@ from .kernels import (
     _float32_from_bits,
     _powers,
     _sum,
-    checksum_add,
+    checksum_pairs,
     exp_nonpositive,
     log1p_unit,
 )
@@ -144,11 +145,10 @@ def _rows(x, labels, grad, grad_scale, stats, scratch, first_row, count, class_w
     into scratch columns 0..count−1, as _segment. Per row: the max (a vectorised reduction), the
     e^{x − m} of the classes below it and the maxima flags into scratch rows ROW_REST and
     ROW_ARGMAX (width ≥ C), summed by kernels._sum; x_y read directly; backward writes
-    grad = s_j·coefficient, then dℓ/dx_y. Returns the checksum of the logits and labels read
-    (kernels.checksum_add; a row's label once per class), 0 if stats is None."""
+    grad = s_j·coefficient, then dℓ/dx_y. Returns the checksum of the rows' logits and that of
+    their labels (kernels.checksum_pairs), added; 0 if stats is None."""
     top = _F(num_classes - 1)
     classes = np.uint64(num_classes)
-    checksum = np.uint32(0)
     for i in range(count):
         row = np.uint64(first_row + i)
         base = row * classes
@@ -157,8 +157,6 @@ def _rows(x, labels, grad, grad_scale, stats, scratch, first_row, count, class_w
         for c in range(num_classes):
             j = np.uint64(c)
             xj = x[base + j]
-            if stats is not None:
-                checksum = checksum_add(checksum, xj, label)
             shifted = xj - m
             at_max = shifted == _ZERO
             s = exp_nonpositive(shifted)
@@ -180,7 +178,11 @@ def _rows(x, labels, grad, grad_scale, stats, scratch, first_row, count, class_w
                 grad[base + j] = exp_nonpositive(x[base + j] - m) * d_other
             if picked:
                 grad[base + y] = scratch[STAT_POSITIVES, col]
-    return checksum
+    if stats is None:
+        return np.uint32(0)
+    # The rows' logits and labels, each contiguous, hashed once each (see kernels.checksum_pairs).
+    return np.uint32(checksum_pairs(x, np.uint64(first_row) * classes, None, 0, count * num_classes)
+                     + checksum_pairs(labels, first_row, None, 0, count))
 
 
 @njit(**_MATH)
@@ -190,8 +192,8 @@ def _segment(x, labels, grad, grad_scale, stats, scratch, column, first, count, 
     """S > 1: positions label_first .. label_first + count − 1 of one sample, into scratch
     columns column.. (see the module docstring's loops). Logit (position i, class c) at
     x[first + i + c·stride]. grad None: forward, the per-position loss, valid and bad flags into
-    rows STAT_*; else backward, grad written. Returns the checksum of the logits and labels
-    (kernels.checksum_add; a position's label once per class), 0 if stats is None.
+    rows STAT_*; else backward, grad written. Returns the checksum of each class's logits and
+    of the labels (kernels.checksum_pairs), added; 0 if stats is None.
     Written so that LLVM vectorises every loop: scratch indexed as one 2-D array (row views
     would be separate arrays, too many to check for overlap), and every value loaded before a
     select picks it (a load inside the select is a branch)."""
@@ -203,8 +205,6 @@ def _segment(x, labels, grad, grad_scale, stats, scratch, column, first, count, 
     for i in range(count):
         k = np.uint64(i)
         v = x[start + k]
-        if stats is not None:
-            checksum = checksum_add(checksum, v, labels[lab0 + k])
         scratch[ROW_MAX, col + k] = v
         scratch[ROW_ARGMAX, col + k] = _ZERO
     for c in range(1, num_classes):
@@ -213,13 +213,17 @@ def _segment(x, labels, grad, grad_scale, stats, scratch, column, first, count, 
         for i in range(count):
             k = np.uint64(i)
             v = x[start + k]
-            if stats is not None:
-                checksum = checksum_add(checksum, v, labels[lab0 + k])
             m = scratch[ROW_MAX, col + k]
             argmax = scratch[ROW_ARGMAX, col + k]
             greater = v > m
             scratch[ROW_MAX, col + k] = v if greater else m
             scratch[ROW_ARGMAX, col + k] = class_id if greater else argmax
+    if stats is not None:
+        # Each class's logits, then the labels once, in loops of their own (see
+        # kernels.checksum_pairs).
+        checksum = checksum_pairs(labels, label_first, None, 0, count)
+        for c in range(num_classes):
+            checksum = np.uint32(checksum + checksum_pairs(x, first + c * stride, None, 0, count))
     # 2. per class: e^{x − m}; Z − 1 = Σ over all classes but the argmax (other maxima add 1
     # each, exactly), plus x·0: 0, or NaN for a NaN or ±inf logit (the non-finite marker, see
     # _position); what the label picks
