@@ -28,7 +28,7 @@ slower at C ≥ 8, measured.)
 Per-block sums (kernels.STAT_*: loss, 0 positives, valid positions, bad labels) go to one row of
 `stats` each, summed afterwards in a fixed order: the result does not depend on the thread count.
 A non-finite logit makes its block's loss NaN. Both modes add the inputs' checksum
-(kernels.checksum_pairs of each class's logits and of the labels; in _rows, of a block's) into
+(kernels.checksum_pairs of each class's logits and of the labels; _rows: kernels.checksum_add) into
 stats[b, STAT_CHECKSUM], for backward's check that they did not change since forward.
 Compiled once per machine for each γ path and mode, cached like kernels.focal_pass
 (compiled_cache.cache_compiled_code).
@@ -56,6 +56,7 @@ from .kernels import (
     _float32_from_bits,
     _powers,
     _sum,
+    checksum_add,
     checksum_pairs,
     exp_nonpositive,
     log1p_unit,
@@ -145,10 +146,12 @@ def _rows(x, labels, grad, grad_scale, stats, scratch, first_row, count, class_w
     into scratch columns 0..count−1, as _segment. Per row: the max (a vectorised reduction), the
     e^{x − m} of the classes below it and the maxima flags into scratch rows ROW_REST and
     ROW_ARGMAX (width ≥ C), summed by kernels._sum; x_y read directly; backward writes
-    grad = s_j·coefficient, then dℓ/dx_y. Returns the checksum of the rows' logits and that of
-    their labels (kernels.checksum_pairs), added; 0 if stats is None."""
+    grad = s_j·coefficient, then dℓ/dx_y. Returns the checksum of the logits and labels read
+    (kernels.checksum_add in the loop, where a separate kernels.checksum_pairs measured no
+    cheaper; a row's label once per class), 0 if stats is None."""
     top = _F(num_classes - 1)
     classes = np.uint64(num_classes)
+    checksum = np.uint32(0)
     for i in range(count):
         row = np.uint64(first_row + i)
         base = row * classes
@@ -157,6 +160,8 @@ def _rows(x, labels, grad, grad_scale, stats, scratch, first_row, count, class_w
         for c in range(num_classes):
             j = np.uint64(c)
             xj = x[base + j]
+            if stats is not None:
+                checksum = checksum_add(checksum, xj, label)
             shifted = xj - m
             at_max = shifted == _ZERO
             s = exp_nonpositive(shifted)
@@ -178,11 +183,7 @@ def _rows(x, labels, grad, grad_scale, stats, scratch, first_row, count, class_w
                 grad[base + j] = exp_nonpositive(x[base + j] - m) * d_other
             if picked:
                 grad[base + y] = scratch[STAT_POSITIVES, col]
-    if stats is None:
-        return np.uint32(0)
-    # The rows' logits and labels, each contiguous, hashed once each (see kernels.checksum_pairs).
-    return np.uint32(checksum_pairs(x, np.uint64(first_row) * classes, None, 0, count * num_classes)
-                     + checksum_pairs(labels, first_row, None, 0, count))
+    return checksum
 
 
 @njit(**_MATH)
