@@ -148,8 +148,7 @@ def checksum_pairs(x, x_start, labels, label_start, count):
     logits swapping signs), and by coincidence; `python -m benchmarks.checksum_misses` counts
     the misses per 100000 random blobs: none for N(0, 1) logits of 12 or 512 values under
     negation, ×2, ×0.5, ReLU, abs, round or a swap of two signs; on logits rounded to
-    multiples of 0.5, 12 values: negation 2, abs 33, two signs swapped 892 (the old
-    per-logit hash: 379, 0 and 17916).
+    multiples of 0.5, 12 values: negation 2, abs 33, two signs swapped 892.
 
     A loop of its own, run after the pass's main loop over the same logits (in L2 then): inside
     that loop the hash's registers made LLVM spill and the check cost 19 % of backward."""
