@@ -3,13 +3,15 @@
 Every number in a block comes from a file the repository commits or from running code in it:
 results/results.json (written by `make example`), results/detector_{lr,gamma}_sweep.json (by
 `python -m examples.detector --lr-sweep / --gamma-sweep`), results/bench.txt (by `make bench`), the
-params dataclasses, the docstrings, and the quick start's smoke test, run here.
+params dataclasses, the docstrings, and two commands run here: the quick start's smoke test, and
+the balances tool on the digits example's training labels (written to a temporary folder).
 """
 import functools
 import json
 import os
 import subprocess
 import sys
+import tempfile
 from typing import Callable, Dict
 
 from .api import api_reference
@@ -49,6 +51,50 @@ def smoke_test() -> str:
         raise RuntimeError(f"the quick start's smoke test failed:\n{done.stderr[-2000:]}")
     return ("```python\n" + SMOKE_TEST + "```\n\nprints (run by `make docs`, which writes it here):\n\n"
             "```\n" + done.stdout.strip() + "\n```")
+
+
+# What docs/class_balances.md shows: the balances tool on the labels `make example` writes for
+# digits, for FocalLossLayer (its one-hot targets) and for SoftmaxFocalLossLayer (its digits).
+BALANCES_SIGMOID = ["results/data/digits/train.txt", "--dataset", "target"]
+BALANCES_SOFTMAX = ["results/data/digits/train.txt", "--dataset", "digit", "--layer", "softmax"]
+
+
+@functools.lru_cache(maxsize=None)
+def balances_output() -> str:
+    """The balances tool's output on the digits example's training labels, written by the
+    example's own (seeded) data writer into a temporary folder laid out as the repository is after
+    `make example`; which digits the rare class ids are; whether the softmax count agrees."""
+    from examples.digits.data import RARE_CLASSES, RARE_KEPT_FRACTION
+    from examples.digits.run import write_data
+    with tempfile.TemporaryDirectory() as folder:
+        write_data(os.path.join(folder, "results", "data", "digits"))
+        sigmoid, softmax = (_run_balances(args, folder) for args in (BALANCES_SIGMOID, BALANCES_SOFTMAX))
+    fragment = {name: out.rstrip("\n").splitlines()[-1] for name, out in
+                (("sigmoid", sigmoid), ("softmax", softmax))}
+    same = ("prints the same weights" if fragment["sigmoid"] == fragment["softmax"]
+            else f"prints `{fragment['softmax']}`")
+    rare_ids = [digit + 1 for digit in RARE_CLASSES]   # FocalLossLayer's class id = digit + 1
+    return ("```sh\n.venv/bin/python -m focal_loss_layer.balances " + " ".join(BALANCES_SIGMOID)
+            + "\n```\n```\n" + sigmoid.rstrip("\n") + "\n```\n\n"
+            f"The rare class ids {_and(rare_ids)} are the digits {_and(RARE_CLASSES)} that the example "
+            f"keeps at {RARE_KEPT_FRACTION:.0%} (class id = digit + 1). `digit` in that file holds the "
+            "digits themselves, where 0 is a real class, not background: `" + " ".join(BALANCES_SOFTMAX[1:])
+            + f"` counts it for a SoftmaxFocalLossLayer (class ids 0..9) and {same}.")
+
+
+def _run_balances(args, folder: str) -> str:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")])))
+    done = subprocess.run([sys.executable, "-m", "focal_loss_layer.balances", *args], cwd=folder,
+                          env=env, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"the balances tool failed on {args}:\n{done.stderr[-2000:]}")
+    return done.stdout
+
+
+def _and(items) -> str:
+    """'4, 6 and 9'."""
+    words = [str(item) for item in items]
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else "".join(words)
 
 
 def bench_output() -> str:
@@ -188,6 +234,7 @@ def _minutes(seconds: float) -> str:
 
 BLOCKS: Dict[str, Callable[[], str]] = {
     "smoke-test": smoke_test,
+    "balances-output": balances_output,
     "param-table": params_table,
     "speed-summary": speed_summary,
     "bench-output": bench_output,
