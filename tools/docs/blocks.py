@@ -3,8 +3,9 @@
 Every number in a block comes from a file the repository commits or from running code in it:
 results/results.json (written by `make example`), results/detector_{lr,gamma}_sweep.json (by
 `python -m examples.detector --lr-sweep / --gamma-sweep`), results/bench.txt (by `make bench`), the
-params dataclasses, the docstrings, and two commands run here: the quick start's smoke test, and
-the balances tool on the digits example's training labels (written to a temporary folder).
+params dataclasses, the docstrings, and commands run here: the quick start's smoke test, the
+balances tool on the digits example's training labels (written to a temporary folder), and the
+detector's anchor statistics.
 """
 import functools
 import json
@@ -16,6 +17,7 @@ from typing import Callable, Dict
 
 from .api import api_reference
 from .bench_output import BenchOutput, read_bench_output
+from .detector_findings import findings, gamma_sweep_findings, lr_sweep_findings
 from .params_table import params_table
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -193,6 +195,10 @@ def _verdict(pairs: Dict) -> str:
             + (", ".join(sides["includes 0"]) or "none") + ".")
 
 
+def detector_findings() -> str:
+    return findings(results()["detector"])
+
+
 def detector_val_curve() -> str:
     """Validation AP against iteration, the mean over each arm's seeds (every seed's curve is in
     results.json, arms.<arm>.seeds[i].val_curve)."""
@@ -207,18 +213,35 @@ def detector_val_curve() -> str:
     return "\n".join(lines)
 
 
-def _sweep(name: str) -> Dict:
-    """A committed sweep's results (python -m examples.detector --lr-sweep / --gamma-sweep)."""
+def _sweep_file(name: str) -> Dict:
+    """A committed sweep's file (python -m examples.detector --lr-sweep / --gamma-sweep)."""
     with open(os.path.join(REPO, "results", f"detector_{name}.json"), encoding="utf-8") as f:
-        return json.load(f)[name]
+        return json.load(f)
+
+
+def _sweep(name: str) -> Dict:
+    return _sweep_file(name)[name]
 
 
 def detector_lr_sweep() -> str:
-    return _detector_report().lr_sweep_table(_sweep("lr_sweep"))
+    sweep = _sweep("lr_sweep")
+    return _detector_report().lr_sweep_table(sweep) + "\n\n" + lr_sweep_findings(sweep)
 
 
 def detector_gamma_sweep() -> str:
-    return _detector_report().gamma_table(_sweep("gamma_sweep"))
+    file = _sweep_file("gamma_sweep")
+    return (_detector_report().gamma_table(file["gamma_sweep"]) + "\n\n"
+            + gamma_sweep_findings(file["gamma_sweep"], results()["detector"], file["wall_time_seconds"]))
+
+
+@functools.lru_cache(maxsize=None)
+def detector_anchor_stats() -> str:
+    """`python -m examples.detector.anchor_stats`, run here (seeded scenes: the same output each run)."""
+    done = subprocess.run([sys.executable, "-m", "examples.detector.anchor_stats"], cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"examples.detector.anchor_stats failed:\n{done.stderr[-2000:]}")
+    return "```\n$ python -m examples.detector.anchor_stats\n" + done.stdout.rstrip("\n") + "\n```"
 
 
 def example_time() -> str:
@@ -242,6 +265,8 @@ BLOCKS: Dict[str, Callable[[], str]] = {
     "digit-grid-table": digit_grid_table,
     "detector-table": detector_table,
     "detector-headline": detector_headline,
+    "detector-findings": detector_findings,
+    "detector-anchor-stats": detector_anchor_stats,
     "detector-val-curve": detector_val_curve,
     "detector-lr-sweep": detector_lr_sweep,
     "detector-gamma-sweep": detector_gamma_sweep,
