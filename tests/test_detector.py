@@ -753,3 +753,10 @@ def test_the_quick_run_writes_the_figures(quick_run):
         for kind in ("positives", "negatives"):
             for curve in share[kind]["curves"].values():
                 assert curve[0] == 0 and curve[-1] == pytest.approx(1)
+
+
+def test_initial_gradient_without_data_says_to_run_make_example(tmp_path, capsys):
+    from examples.detector.initial_gradient import main
+    assert main([str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert str(tmp_path / "train.txt") in error and "make example" in error

@@ -50,7 +50,13 @@ def initial_gradients(labels: Dict[str, np.ndarray]) -> Dict[str, Dict[str, floa
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     data_dir = argv[0] if argv else os.path.join(REPO, "results", "data", "detector")
-    with open(os.path.join(data_dir, "train.txt")) as f:
+    source = os.path.join(data_dir, "train.txt")
+    if not os.path.exists(source):
+        print(f"python -m examples.detector.initial_gradient: error: {source} does not exist; "
+              "run `make example` first (it writes the detector's data there), or pass the folder "
+              "that holds train.txt", file=sys.stderr)
+        return 2
+    with open(source) as f:
         h5_path = f.readline().strip()
     with h5py.File(h5_path, "r") as f:
         labels = {f"labels_{l.name}": f[f"labels_{l.name}"][:TRAIN_BATCH] for l in LEVELS}
