@@ -49,11 +49,7 @@ def _package_imports(module_name: str) -> List[str]:
         if isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1])
-                base = f"{base}.{node.module}" if node.module else base
-            else:
-                base = node.module or ""
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
             # `from . import kernels` names modules; `from .kernels import x` names attributes.
             names += [base] + [f"{base}.{alias.name}" for alias in node.names]
     return [name for name in names if name.startswith(PACKAGE + ".") and _is_module(name)]
