@@ -28,7 +28,8 @@ slower at C ≥ 8, measured.)
 Per-block sums (kernels.STAT_*: loss, 0 positives, valid positions, bad labels) go to one row of
 `stats` each, summed afterwards in a fixed order: the result does not depend on the thread count.
 A non-finite logit makes its block's loss NaN. Both modes add the inputs' checksum
-(kernels.checksum_pairs of each class's logits and of the labels; _rows: kernels.checksum_add) into
+(kernels.checksum_pairs_prefetching of each class's logits and of the labels; _rows:
+kernels.checksum_add) into
 stats[b, STAT_CHECKSUM], for backward's check that they did not change since forward.
 Compiled once per machine for each γ path and mode, cached like kernels.focal_pass
 (compiled_cache.cache_compiled_code).
@@ -57,7 +58,7 @@ from .kernels import (
     _powers,
     _sum,
     checksum_add,
-    checksum_pairs,
+    checksum_pairs_prefetching,
     exp_nonpositive,
     log1p_unit,
 )
@@ -220,11 +221,14 @@ def _segment(x, labels, grad, grad_scale, stats, scratch, column, first, count, 
             scratch[ROW_MAX, col + k] = v if greater else m
             scratch[ROW_ARGMAX, col + k] = class_id if greater else argmax
     if stats is not None:
-        # Each class's logits, then the labels once, in loops of their own (see
-        # kernels.checksum_pairs).
-        checksum = checksum_pairs(labels, label_first, None, 0, count)
+        # The labels once, then each class's logits, in loops of their own (see
+        # kernels.checksum_pairs), which also prefetch the next block's: the next pass's loop 1
+        # then finds them in L2 (the check measured 1.06–1.08× backward without the prefetch,
+        # about 1.0× with it).
+        checksum = checksum_pairs_prefetching(labels, label_first, None, 0, count, count)
         for c in range(num_classes):
-            checksum = np.uint32(checksum + checksum_pairs(x, first + c * stride, None, 0, count))
+            checksum = np.uint32(checksum + checksum_pairs_prefetching(
+                x, first + c * stride, None, 0, count, count))
     # 2. per class: e^{x − m}; Z − 1 = Σ over all classes but the argmax (other maxima add 1
     # each, exactly), plus x·0: 0, or NaN for a NaN or ±inf logit (the non-finite marker, see
     # _position); what the label picks

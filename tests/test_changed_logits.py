@@ -102,6 +102,17 @@ def test_the_same_net_without_the_in_place_layer_trains_like_the_caffe_twin(laye
 KERNELS = {
     "sigmoid targets": lambda: (FocalLossKernel(parse_param_str(""), (2, 3, 4), (2, 3, 4)),
                                 (2, 3, 4), (2, 3, 4), 2),
+    # Rows longer than kernels.CHECKSUM_CHUNK, blocks of kernels.BLOCK: the changes below fall
+    # in a row's first chunk, and in the last chunk of the last block.
+    "sigmoid targets, long rows": lambda: (
+        FocalLossKernel(parse_param_str(""), (1, 2, 9001), (1, 2, 9001)), (1, 2, 9001),
+        (1, 2, 9001), 2),
+    "sigmoid indices, long rows": lambda: (
+        FocalLossKernel(parse_param_str(""), (1, 2, 9001), (1, 9001)), (1, 2, 9001), (1, 9001),
+        3),
+    "softmax NCS, several blocks": lambda: (
+        SoftmaxFocalLossKernel(parse_softmax_param_str(""), (2, 3, 5000), (2, 5000)),
+        (2, 3, 5000), (2, 5000), 3),
     "sigmoid indices, S == 1": lambda: (FocalLossKernel(parse_param_str(""), (6, 3), (6,)),
                                         (6, 3), (6,), 4),
     "softmax NCS": lambda: (SoftmaxFocalLossKernel(parse_softmax_param_str(""), (2, 3, 4), (2, 4)),
