@@ -29,6 +29,13 @@ CASES = [
      {"focusing_parameter": 1.5, "ignore_label": 255}),
     ("SoftmaxFocalLossLayer γ=2", "softmax", CLASSIFIER,
      {"focusing_parameter": 2, "ignore_label": 255}),
+    # Shapes that take the other code paths: (N, C) sigmoid logits without spatial dims (the
+    # class cycles along a block), and small maps, where a block holds many whole samples and
+    # a blob of 12 MB stays in cache (backward is then arithmetic, not memory, and so is the
+    # check).
+    ("FocalLossLayer γ=2, no spatial", "sigmoid", (200000, 80), {"focusing_parameter": 2}),
+    ("SoftmaxFocalLossLayer γ=2", "softmax", (512, 21, 17, 17),
+     {"focusing_parameter": 2, "ignore_label": 255}),
 ]
 QUICK_SHAPES = {"sigmoid": (2, 3, 1000), "indices": (2, 3, 1000), "softmax": (2, 5, 8, 8)}
 
@@ -62,7 +69,7 @@ def kernel_and_inputs(kind, shape, settings, seed=0):
 def lines(quick=False):
     """The table: per case, backward without and with the check, and their ratio."""
     from .run import LARGE
-    repeats = 3 if quick else 21
+    repeats = 3 if quick else 41
     out = ["backward's check that the logits did not change since forward (the kernel's backward "
            f"alone, medians of {repeats} runs, turn about)",
            f"| {'layer':<30} | {'shape':<18} | {'bwd ms':>8} | {'+ check ms':>10} | "

@@ -1,7 +1,10 @@
 """How often backward's input checksum misses a structured in-place change: a numpy replay of
-the checksum of one segment (kernels.checksum_pairs; tests/test_checksum_replay.py checks that it
-is the kernel's, bit for bit), before and after a change of every logit, over many random blobs.
-Prints per change the blobs whose checksum did not change although their bits did.
+kernels.checksum_pairs over one run of logits (tests/test_checksum_replay.py checks that it is
+the kernel's, bit for bit), before and after a change of every logit, over many random blobs.
+Prints per change the blobs whose checksum did not change although their bits did. The passes
+add these runs' checksums (FocalLossLayer: chunks of up to kernels.CHECKSUM_CHUNK logits;
+SoftmaxFocalLossLayer: each class's positions of a segment, their pair terms added before the
+fold): with 12 or 512 logits a blob is one run.
 
     python -m benchmarks.checksum_misses [--trials 100000]
 

@@ -26,10 +26,10 @@ result does not depend on the number of threads. A non-finite logit makes its bl
 which is how it is detected.
 
 Both modes also add up a hash of the IEEE bits of every logit and label they read
-(checksum_pairs, after the main loop over each segment, or chunk of one), modulo 2^32, into
-stats[b, STAT_CHECKSUM]: an integer sum, exact in any order, so forward's and backward's agree
-to the bit on unchanged inputs whatever the compiler did (their float losses need not: FMA
-contraction may differ between the two compiled modes).
+(checksum_pairs of each chunk of CHECKSUM_CHUNK logits, right after the main loop computed it,
+while it is in L1), modulo 2^32, into stats[b, STAT_CHECKSUM]: an integer sum, exact in any
+order, so forward's and backward's agree to the bit on unchanged inputs whatever the compiler
+did (their float losses need not: FMA contraction may differ between the two compiled modes).
 fast.BlockedKernel.backward compares them to see logits or labels that changed since forward.
 
 Numba compiles focal_pass once per machine for each γ path and mode (forward, backward; about 9 s
@@ -55,7 +55,7 @@ SCRATCH_ROWS = NUM_STATS + 1   # a thread's scratch: one row per sum, one for ex
 # out: written straight into Caffe's diff, whose page offset relative to the logits' is malloc's
 # choice, the stores stalled the logits' loads ("4K aliasing", 2× on small blobs).
 STAGE_ROW = 0
-CHECKSUM_CHUNK = 2048   # logits per checksum_pairs call in _row_segment: hashed while in L1
+CHECKSUM_CHUNK = 2048   # logits per checksum_pairs call in the segments: hashed while in L1
 MAX_MULTIPLIED_GAMMA = 4  # integer γ up to this is raised to by multiplication
 
 _F = np.float32
@@ -129,87 +129,6 @@ def _two_words(typingctx, array, index):
 
 _PAIR_OFFSET = np.uint64(0x9E3779B97F4A7C15)
 _LOW_HALF = np.uint64(0xFFFFFFFF)
-LANES = 4           # 64-bit lanes per vector: 256 bits (AVX2)
-WIDE_PAIRS = 2 * LANES   # pairs of logits per step of _wide_pair_sum: 16 logits, a cache line
-
-
-@intrinsic
-def _wide_pair_sum(typingctx, x, x_start, labels, label_start, steps, ahead):
-    """Σ over the pairs k < steps·WIDE_PAIRS of checksum_pairs' term for the pair of logits
-    x[x_start + 2k], x[x_start + 2k + 1] (plus labels[label_start + 2k], ... unless labels is
-    None), modulo 2^64; x_start, label_start, steps uint64. Unless ahead is None, each step
-    also prefetches into L2 the cache line `ahead` values on in each input (llvm.prefetch).
-
-    Written in LLVM IR, two vectors of LANES 64-bit lanes per step, so that the prefetch is one
-    per cache line (in a loop LLVM vectorises, a prefetch would be one per value, or stop the
-    vectoriser). 256-bit vectors, not AVX-512's 512: with them the hash alone ran 1.25× as
-    fast, but the passes' 256-bit main loops slowed (the check then cost 1.10–1.14× backward
-    instead of about 1.05×)."""
-    with_labels = not isinstance(labels, types.NoneType)
-    prefetching = not isinstance(ahead, types.NoneType)
-    lane = ir.IntType(64)
-    vector = ir.VectorType(lane, LANES)
-
-    def codegen(context, builder, signature, args):
-        x_array, x_first, label_array, label_first, count, ahead = args
-        inputs = [(context.make_array(signature.args[0])(context, builder, x_array).data, x_first)]
-        if with_labels:
-            inputs.append((context.make_array(signature.args[2])(
-                context, builder, label_array).data, label_first))
-        zeros = ir.Constant(vector, [0] * LANES)
-        word, byte_pointer = ir.IntType(32), ir.IntType(8).as_pointer()
-        prefetch = builder.module.declare_intrinsic(
-            "llvm.prefetch", [byte_pointer],
-            ir.FunctionType(ir.VoidType(), [byte_pointer, word, word, word]))
-        entry = builder.block
-        loop = builder.append_basic_block("wide_pairs.loop")
-        done = builder.append_basic_block("wide_pairs.done")
-        builder.cbranch(builder.icmp_unsigned("!=", count, ir.Constant(lane, 0)), loop, done)
-
-        builder.position_at_end(loop)
-        step = builder.phi(lane)
-        totals = [builder.phi(vector), builder.phi(vector)]
-        offset = builder.mul(step, ir.Constant(lane, 2 * WIDE_PAIRS))
-        words = [ir.Constant(vector, [int(_PAIR_OFFSET)] * LANES)] * 2
-        for data, first in inputs:
-            line = builder.add(first, offset)
-            for half in range(2):
-                address = builder.gep(data, [builder.add(line, ir.Constant(lane, half * WIDE_PAIRS))])
-                words[half] = builder.add(words[half], builder.load(
-                    builder.bitcast(address, vector.as_pointer()), align=4))
-            if prefetching:
-                # The line `ahead` values on, into L2 (read, locality 2, data).
-                later = builder.bitcast(builder.gep(data, [builder.add(line, ahead)]),
-                                        byte_pointer)
-                builder.call(prefetch, [later, ir.Constant(word, 0), ir.Constant(word, 2),
-                                        ir.Constant(word, 1)])
-        new_totals = []
-        for total, g in zip(totals, words):
-            low = builder.and_(g, ir.Constant(vector, [int(_LOW_HALF)] * LANES))
-            high = builder.lshr(g, ir.Constant(vector, [32] * LANES))
-            new_totals.append(builder.add(total, builder.mul(low, high)))
-        next_step = builder.add(step, ir.Constant(lane, 1))
-        step.add_incoming(ir.Constant(lane, 0), entry)
-        step.add_incoming(next_step, loop)
-        for total, new_total in zip(totals, new_totals):
-            total.add_incoming(zeros, entry)
-            total.add_incoming(new_total, loop)
-        builder.cbranch(builder.icmp_unsigned("!=", next_step, count), loop, done)
-
-        builder.position_at_end(done)
-        results = [builder.phi(vector) for _ in new_totals]   # (phis first in a block)
-        sum_lanes = ir.Constant(lane, 0)
-        for result, new_total in zip(results, new_totals):
-            result.add_incoming(zeros, entry)
-            result.add_incoming(new_total, loop)
-            for k in range(LANES):
-                sum_lanes = builder.add(sum_lanes, builder.extract_element(
-                    result, ir.Constant(word, k)))
-        return sum_lanes
-
-    return types.uint64(x, types.uint64, labels, types.uint64, types.uint64, ahead), codegen
-
-
 @njit
 def checksum_pairs(x, x_start, labels, label_start, count):
     """The checksum of logits x[x_start:][:count] with labels[label_start:][:count] (uint32;
@@ -218,9 +137,7 @@ def checksum_pairs(x, x_start, labels, label_start, count):
     for each pair of neighbours (k, k + 1), k even, the 64-bit g = h_k + 2^32·h_{k+1} +
     _PAIR_OFFSET, and Σ (g mod 2^32)·(g div 2^32) modulo 2^64, folded to 32 bits; an odd last
     logit adds checksum_add's term. One 32×32→64-bit multiply per two logits (vpmuludq, one
-    instruction for 8 logits), where checksum_add takes a 32-bit
-    multiply (two) per logit. The pairs go by WIDE_PAIRS through _wide_pair_sum, the rest one
-    by one.
+    instruction for 8 logits), where checksum_add takes a 32-bit multiply (two) per logit.
 
     The product makes a change of one word move the sum by an amount that depends on its
     neighbour's bits, so the structured changes of an in-place layer do not cancel as in a
@@ -233,37 +150,43 @@ def checksum_pairs(x, x_start, labels, label_start, count):
     multiples of 0.5, 12 values: negation 2, abs 33, two signs swapped 892.
 
     A loop of its own, run after the pass's main loop over the same logits: inside that loop
-    the hash's registers made LLVM spill and the check cost 19 % of backward. _row_segment runs
-    it after each CHECKSUM_CHUNK logits, still in L1 (after a whole block, read again from L2,
-    it cost about 5 % of backward, `make bench`); the softmax pass uses
-    checksum_pairs_prefetching."""
-    return _checksum_pairs(x, x_start, labels, label_start, count, None)
-
-
-@njit
-def checksum_pairs_prefetching(x, x_start, labels, label_start, count, ahead):
-    """checksum_pairs, which also asks the CPU to fetch the inputs `ahead` values on into L2
-    (e.g. the next block's), one cache line per 16 values hashed: memory then works while the
-    hash computes on data already in cache."""
-    return _checksum_pairs(x, x_start, labels, label_start, count, np.uint64(ahead))
+    the hash's registers made LLVM spill and the check cost 19 % of backward. The passes run it
+    over chunks of CHECKSUM_CHUNK logits right after computing them, while they are in L1
+    (after a whole 8192-logit block, read again from L2, the check cost 1.05–1.19× backward,
+    `python -m benchmarks.backward_check`); the softmax pass sums the same terms inside its
+    first loop (softmax_kernels._max_steps)."""
+    return finish_pairs(np.uint64(0), x, np.uint64(x_start), labels, np.uint64(label_start),
+                        count, 0)
 
 
 @njit(inline="always")
-def _checksum_pairs(x, x_start, labels, label_start, count, ahead):
-    xs, ls = np.uint64(x_start), np.uint64(label_start)
-    steps = np.uint64(count // (2 * WIDE_PAIRS))
-    total = _wide_pair_sum(x, xs, labels, ls, steps, ahead)
-    for k in range(steps * WIDE_PAIRS, count // 2):
+def finish_pairs(total, x, xs, labels, ls, count, first_pair):
+    """checksum_pairs(x, xs, labels, ls, count) from `total`, the sum of its first first_pair
+    pair terms (uint64; xs, ls, first_pair uint64): the other pairs' terms, the fold to 32 bits,
+    an odd last logit's term."""
+    folded = fold_pair_sum(add_pair_terms(total, x, xs, labels, ls, count, first_pair))
+    if count % 2:
+        j = np.uint64(count - 1)
+        folded = checksum_add(folded, x[xs + j], _ZERO if labels is None else labels[ls + j])
+    return folded
+
+
+@njit(inline="always")
+def add_pair_terms(total, x, xs, labels, ls, count, first_pair):
+    """total + checksum_pairs' terms of pairs first_pair .. count div 2 − 1 (uint64)."""
+    for k in range(first_pair, count // 2):
         j = np.uint64(2 * k)
         g = _two_words(x, xs + j) + _PAIR_OFFSET
         if labels is not None:
             g += _two_words(labels, ls + j)
         total += (g & _LOW_HALF) * (g >> np.uint64(32))
-    folded = np.uint32(np.uint32(total) + np.uint32(total >> np.uint64(32)) * _MIX_OFFSET)
-    if count % 2:
-        j = np.uint64(count - 1)
-        folded = checksum_add(folded, x[xs + j], _ZERO if labels is None else labels[ls + j])
-    return folded
+    return total
+
+
+@njit(inline="always")
+def fold_pair_sum(total):
+    """A uint64 sum of pair terms folded to 32 bits, as checksum_pairs does."""
+    return np.uint32(np.uint32(total) + np.uint32(total >> np.uint64(32)) * _MIX_OFFSET)
 
 
 @njit(inline="always", **_MATH)
@@ -395,7 +318,8 @@ def _cycle_segment(x, labels, grad, grad_scale, stats, scratch, start, stop, til
     the loop reads them contiguously instead of one segment per sample.
     row_tile None: per-class targets labels[i]; else labels are class indices, the sample's
     at labels[first_row + row_tile[k]], row_tile[k] = k div C. Returns the checksum as
-    _row_segment."""
+    _row_segment: checksum_pairs of each CHECKSUM_CHUNK logits with their labels (class
+    indices: each logit's sample label), added."""
     checksum = np.uint32(0)
     w_pos, w_neg, class_id = tiles
     if row_tile is not None:
@@ -404,26 +328,31 @@ def _cycle_segment(x, labels, grad, grad_scale, stats, scratch, start, stop, til
         expanded = scratch[NUM_STATS]
         for j in range(stop - start):
             expanded[j] = labels[first_row + row_tile[tile_start + j]]
+    for first in range(start, stop, CHECKSUM_CHUNK):
+        end = min(stop, first + CHECKSUM_CHUNK)
+        for i in range(first, end):
+            j = np.uint64(i - start)
+            k = np.uint64(tile_start + (i - start))
+            xi = x[i]
+            label = labels[i] if row_tile is None else scratch[NUM_STATS, j]
+            if row_tile is None:
+                terms = _label_terms(label, None, num_classes, has_ignore, ignore, smoothing)
+            else:
+                terms = _label_terms(label, class_id[k], num_classes, has_ignore, ignore,
+                                     smoothing)
+            valid, t, bad, smooth_pos, smooth_neg = terms
+            loss, d = focal_element(xi, w_pos[k] * smooth_pos, w_neg[k] * smooth_neg,
+                                    gamma, int_gamma, real_gamma)
+            if grad is not None:
+                scratch[STAGE_ROW, j] = d * grad_scale
+            else:
+                _store(scratch, j, xi, loss, t, valid, bad)
         if stats is not None:
-            checksum = checksum_pairs(x, start, expanded, 0, stop - start)
-    elif stats is not None:
-        checksum = checksum_pairs(x, start, labels, start, stop - start)
-    for i in range(start, stop):
-        j = np.uint64(i - start)
-        k = np.uint64(tile_start + (i - start))
-        xi = x[i]
-        label = labels[i] if row_tile is None else scratch[NUM_STATS, j]
-        if row_tile is None:
-            terms = _label_terms(label, None, num_classes, has_ignore, ignore, smoothing)
-        else:
-            terms = _label_terms(label, class_id[k], num_classes, has_ignore, ignore, smoothing)
-        valid, t, bad, smooth_pos, smooth_neg = terms
-        loss, d = focal_element(xi, w_pos[k] * smooth_pos, w_neg[k] * smooth_neg,
-                                gamma, int_gamma, real_gamma)
-        if grad is not None:
-            scratch[STAGE_ROW, j] = d * grad_scale
-        else:
-            _store(scratch, j, xi, loss, t, valid, bad)
+            if row_tile is None:
+                part = checksum_pairs(x, first, labels, first, end - first)
+            else:
+                part = checksum_pairs(x, first, expanded, first - start, end - first)
+            checksum = np.uint32(checksum + part)
     return checksum
 
 

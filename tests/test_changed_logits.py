@@ -179,3 +179,48 @@ def test_backward_sees_changes_whose_bit_differences_cancel_in_a_plain_sum(kind,
         flat[[positive, negative]] *= -1
     with pytest.raises(InputError, match="changed between this loss layer's forward and its"):
         kernel.backward(logits, labels, 1.0, np.empty_like(logits))
+
+
+# Every logit of a blob, changed one at a time: each pass's checksum covers every logit, in its
+# vectorised steps and in their tails (softmax: S = 37 = 2 steps of 16 + 5; sigmoid without
+# spatial dims: 2 blocks; sigmoid with: rows of 2051 = a chunk of 2048 + 3).
+EVERY_LOGIT_KERNELS = {
+    "softmax NCS": lambda: (SoftmaxFocalLossKernel(parse_softmax_param_str(""), (2, 3, 37),
+                                                   (2, 37)), (2, 3, 37), (2, 37), 3),
+    "sigmoid indices, S == 1": lambda: (FocalLossKernel(parse_param_str(""), (2100, 4), (2100,)),
+                                        (2100, 4), (2100,), 5),
+    "sigmoid targets, S == 1": lambda: (FocalLossKernel(parse_param_str(""), (2100, 4),
+                                                        (2100, 4)), (2100, 4), (2100, 4), 2),
+    "sigmoid targets, long rows": lambda: (FocalLossKernel(parse_param_str(""), (1, 2, 2051),
+                                                           (1, 2, 2051)), (1, 2, 2051),
+                                           (1, 2, 2051), 2),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(EVERY_LOGIT_KERNELS))
+def test_a_one_ulp_change_of_any_logit_or_label_stops_backward(kind):
+    kernel, logits_shape, labels_shape, top_label = EVERY_LOGIT_KERNELS[kind]()
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=logits_shape).astype(np.float32)
+    labels = rng.integers(0, top_label, labels_shape).astype(np.float32)
+    out = np.empty_like(logits)
+    kernel.forward(logits, labels)
+    flat, flat_labels = logits.reshape(-1), labels.reshape(-1)
+    # Small blobs: every logit; the others: every logit near a chunk, block or row edge.
+    edges = np.unique(np.concatenate([np.arange(k - 2, k + 3) for k in
+                                      (0, 2048, 2051, 4096, 4102, 8192, flat.size - 1)]))
+    where = np.arange(flat.size) if flat.size <= 1000 else edges[(edges >= 0)
+                                                                 & (edges < flat.size)]
+    for i in where:
+        kept = flat[i]
+        flat[i] = np.nextafter(kept, np.float32(np.inf))
+        with pytest.raises(InputError, match="changed between"):
+            kernel.backward(logits, labels, 1.0, out)
+        flat[i] = kept
+    for i in np.unique(np.concatenate([[0, 1, flat_labels.size - 1], where % flat_labels.size])):
+        kept = flat_labels[i]
+        flat_labels[i] = (kept + 1) % top_label
+        with pytest.raises(InputError, match="changed between"):
+            kernel.backward(logits, labels, 1.0, out)
+        flat_labels[i] = kept
+    kernel.backward(logits, labels, 1.0, out)     # restored: no error

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from benchmarks.checksum_misses import change, checksum
-from focal_loss_layer.kernels import checksum_pairs, checksum_pairs_prefetching
+from focal_loss_layer.kernels import checksum_pairs
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 64, 513])
@@ -26,16 +26,3 @@ def test_the_kernels_checksum_sees_the_changes_the_replay_counts():
     for kind in ("negate", "×2", "×0.5", "ReLU", "abs", "round", "swap two signs"):
         assert checksum_pairs(change(x, kind)[0], 0, labels[0], 0, 512) != before, kind
 
-
-@pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 33, 2048, 2049])
-def test_the_prefetching_checksum_is_the_same_checksum(n):
-    """checksum_pairs_prefetching (the softmax pass's) only adds prefetches: same sum, with and
-    without labels, from any start, whatever the prefetch distance (even past the array's end)."""
-    rng = np.random.default_rng(n)
-    x = rng.normal(size=n + 5).astype(np.float32)
-    labels = (rng.random(n + 9) < 0.3).astype(np.float32)
-    for ahead in (0, 16, 1 << 20):
-        assert checksum_pairs_prefetching(x, 3, labels, 7, n, ahead) == checksum_pairs(
-            x, 3, labels, 7, n)
-        assert checksum_pairs_prefetching(x, 5, None, 0, n, ahead) == checksum_pairs(
-            x, 5, None, 0, n)
