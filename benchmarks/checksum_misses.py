@@ -1,10 +1,12 @@
-"""How often backward's input checksum misses a structured in-place change: a numpy replay of
-kernels.checksum_pairs over one run of logits (tests/test_checksum_replay.py checks that it is
-the kernel's, bit for bit), before and after a change of every logit, over many random blobs.
-Prints per change the blobs whose checksum did not change although their bits did. The passes
-add these runs' checksums (FocalLossLayer: chunks of up to kernels.CHECKSUM_CHUNK logits;
-SoftmaxFocalLossLayer: each class's positions of a segment, their pair terms added before the
-fold): with 12 or 512 logits a blob is one run.
+"""How often backward's input checksum misses a structured in-place change: numpy replays of the
+passes' checksums (tests/test_checksum_replay.py checks that they are the kernels', bit for
+bit), before and after a change of every logit, over many random blobs. Prints per change the
+blobs whose checksum did not change although their bits did.
+
+FocalLossLayer: kernels.checksum_pairs over a run of logits (the pass adds those of its chunks
+of up to kernels.CHECKSUM_CHUNK logits; a blob here is one run). SoftmaxFocalLossLayer with
+spatial dims: the logits' part of softmax_kernels._segment's checksum for one sample of C
+classes × P positions (softmax_checksum).
 
     python -m benchmarks.checksum_misses [--trials 100000]
 
@@ -12,12 +14,14 @@ Logits N(0, 1) ("normal") or those rounded to multiples of 0.5 ("round", the wor
 values make equal hash terms, which can swap places), labels 0/1 with 30 % ones.
 """
 import argparse
+from functools import partial
 
 import numpy as np
 
 _LOW = np.uint64(0xFFFFFFFF)
 _MIX_OFFSET = np.uint64(0x9E3779B9)
 _PAIR_OFFSET = np.uint64(0x9E3779B97F4A7C15)
+_STEP = 16      # softmax_kernels.MAX_STEP
 CHANGES = ("negate", "×2", "×0.5", "ReLU", "abs", "round", "swap two signs")
 
 
@@ -45,6 +49,33 @@ def checksum(x, labels):
     return folded.astype(np.uint32)
 
 
+def _pair_terms(pairs):
+    """Σ over the last axis of (g mod 2^32)·(g div 2^32), g = pairs + _PAIR_OFFSET (uint64)."""
+    g = pairs + _PAIR_OFFSET
+    return ((g & _LOW) * (g >> np.uint64(32))).sum(axis=-1)
+
+
+def softmax_checksum(x):
+    """The logits' part of softmax_kernels._segment's checksum of each one-sample blob of
+    float32 (trials, C, P): per class, its P positions' whole steps of _STEP (A, B: the pairs of
+    the step's halves as uint64 words; terms of A + 2B) and the rest's pairs (terms of the
+    pair), all added modulo 2^64 and folded as checksum_pairs does; plus, for odd P, each
+    class's last logit's checksum_add term (label 0)."""
+    trials, classes, positions = x.shape
+    stepped = positions - positions % _STEP
+    paired = positions - positions % 2
+    with np.errstate(over="ignore"):
+        halves = np.ascontiguousarray(x[:, :, :stepped]).view(np.uint64).reshape(
+            trials, classes * (stepped // _STEP), 2, _STEP // 4)
+        total = _pair_terms(halves[:, :, 0] + np.uint64(2) * halves[:, :, 1]).sum(axis=1)
+        rest = np.ascontiguousarray(x[:, :, stepped:paired]).view(np.uint64)
+        total += _pair_terms(rest.reshape(trials, -1))
+        folded = ((total & _LOW) + (total >> np.uint64(32)) * _MIX_OFFSET) & _LOW
+        if positions % 2:
+            folded = (folded + _mix(_words(x[:, :, -1])).sum(axis=1)) & _LOW
+    return folded.astype(np.uint32)
+
+
 def change(x, kind):
     """x after one in-place layer's change of every logit (or, swap, of two)."""
     y = x.copy()
@@ -61,33 +92,50 @@ def change(x, kind):
     elif kind == "round":
         y = np.round(y)
     else:       # the first positive and the first negative logit swap their signs
+        shape, y = y.shape, y.reshape(len(y), -1)
         rows = np.arange(len(y))
         positive, negative = np.argmax(y > 0, axis=1), np.argmax(y < 0, axis=1)
         both = (y[rows, positive] > 0) & (y[rows, negative] < 0)
         y[rows[both], positive[both]] *= -1
         y[rows[both], negative[both]] *= -1
+        y = y.reshape(shape)
     return y.astype(np.float32)
 
 
-def lines(trials=100_000, sizes=(12, 512), seed=0):
+# Blob shapes per trial: FocalLossLayer's run (n logits with per-class targets);
+# SoftmaxFocalLossLayer's sample (C classes × P positions: all in whole steps, or with a rest).
+SIGMOID_SHAPES, SOFTMAX_SHAPES = ((12,), (512,)), ((3, 16), (4, 128), (3, 21))
+
+
+def lines(trials=100_000, seed=0):
     rng = np.random.default_rng(seed)
-    out = [f"checksum misses per {trials} blobs whose bits changed (kernels.checksum_pairs)",
-           f"| {'logits':<12} | " + " | ".join(f"{kind:>14}" for kind in CHANGES) + " |"]
-    for n in sizes:
-        for data in ("normal", "round"):
-            x = rng.normal(size=(trials, n)).astype(np.float32)
-            if data == "round":
-                x = (np.round(x * 2) / 2).astype(np.float32)
-            labels = (rng.random((trials, n)) < 0.3).astype(np.float32)
-            before = checksum(x, labels)
-            cells = []
-            for kind in CHANGES:
-                y = change(x, kind)
-                changed = np.any(y.view(np.uint32) != x.view(np.uint32), axis=1)
-                missed = np.count_nonzero((checksum(y, labels) == before) & changed)
-                cells.append(f"{missed:>6} / {np.count_nonzero(changed):<6}")
-            out.append(f"| {data + ' ' + str(n):<12} | " + " | ".join(cells) + " |")
-    return out
+    header = f"| {'logits':<12} | " + " | ".join(f"{kind:>14}" for kind in CHANGES) + " |"
+    out = []
+    for title, shapes in (("FocalLossLayer, kernels.checksum_pairs", SIGMOID_SHAPES),
+                          ("SoftmaxFocalLossLayer, one sample C × P", SOFTMAX_SHAPES)):
+        out += [f"checksum misses per {trials} blobs whose bits changed ({title})", header]
+        for shape in shapes:
+            for data in ("normal", "round"):
+                x = rng.normal(size=(trials,) + shape).astype(np.float32)
+                if data == "round":
+                    x = (np.round(x * 2) / 2).astype(np.float32)
+                if len(shape) == 1:
+                    labels = (rng.random((trials,) + shape) < 0.3).astype(np.float32)
+                    hashed = partial(checksum, labels=labels)
+                else:
+                    hashed = softmax_checksum
+                before = hashed(x)
+                cells = []
+                for kind in CHANGES:
+                    y = change(x, kind)
+                    changed = np.any((y.view(np.uint32) != x.view(np.uint32))
+                                     .reshape(trials, -1), axis=1)
+                    missed = np.count_nonzero((hashed(y) == before) & changed)
+                    cells.append(f"{missed:>6} / {np.count_nonzero(changed):<6}")
+                name = f"{data} {'×'.join(map(str, shape))}"
+                out.append(f"| {name:<12} | " + " | ".join(cells) + " |")
+        out.append("")
+    return out[:-1]
 
 
 if __name__ == "__main__":

@@ -29,8 +29,8 @@ Per-block sums (kernels.STAT_*: loss, 0 positives, valid positions, bad labels) 
 `stats` each, summed afterwards in a fixed order: the result does not depend on the thread count.
 A non-finite logit makes its block's loss NaN. Both modes add the inputs' checksum into
 stats[b, STAT_CHECKSUM], for backward's check that they did not change since forward: _segment
-sums kernels.checksum_pairs's terms of each class's logits inside loop 1 (_max_steps) and adds
-checksum_pairs of the labels; _rows adds kernels.checksum_add of each logit with its label.
+sums a hash of each class's logits inside loop 1 (_max_steps) and adds checksum_pairs of the
+labels; _rows adds kernels.checksum_add of each logit with its label.
 Compiled once per machine for each γ path and mode, cached like kernels.focal_pass
 (compiled_cache.cache_compiled_code).
 """
@@ -86,19 +86,24 @@ MAX_STEP = 16   # positions per step of _max_steps: two 256-bit vectors of float
 @intrinsic
 def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id, stats, ahead):
     """Loop 1 of _segment for one class over positions 0 .. steps·MAX_STEP − 1, in LLVM IR on
-    vectors of MAX_STEP / 2 floats: v = x[x_start + i]; class_id None (class 0):
+    two vectors of MAX_STEP / 2 floats per step: v = x[x_start + i]; class_id None (class 0):
     maxima[column + i] = v, argmaxes[column + i] = 0; else where v > maxima[column + i]
     (ordered: never for NaN), both take v and class_id. Each step (a cache line of logits) also
-    prefetches into L2 the line `ahead` logits on (the next block's). Unless stats is None,
-    returns kernels.checksum_pairs's sum of pair terms over those logits (uint64, before the
-    fold), from the same loaded vectors viewed as 64-bit words; else 0. x_start, column, steps,
+    prefetches into L2 the line `ahead` logits on (the next block's). x_start, column, steps,
     ahead uint64.
 
-    Written in IR because the pair terms need the loaded vector's lanes two by two: in a loop
-    LLVM vectorises, the hash went into separate loops that read the logits again (the check
-    then cost 1.06–1.16× backward, most on blobs that stay in cache). The prefetch made both
-    modes faster on blobs larger than the cache (backward 7.0–7.4 ms instead of 7.6–7.9 ms at
-    (8, 21, 256, 256))."""
+    Unless stats is None, returns the steps' checksum terms, summed modulo 2^64 (else 0): with
+    A_j and B_j (j < MAX_STEP / 4) the uint64 words holding the IEEE bits of the pairs of
+    logits (2j, 2j + 1) of the step's first and second half, u_j = A_j + 2·B_j +
+    kernels._PAIR_OFFSET and the term (u_j mod 2^32)·(u_j div 2^32), as kernels.checksum_pairs's
+    but one 32×32→64-bit multiply per four logits: computed from the loaded vectors, it costs
+    loop 1 about 6 integer instructions per 16 logits.
+
+    Written in IR because the terms need the loaded vectors' lanes two by two: in a loop LLVM
+    vectorises, the hash went into separate loops that read the logits again (the check then
+    cost 1.06–1.16× backward, most on blobs that stay in cache; with checksum_pairs's terms in
+    this loop, 1.03–1.08×). The prefetch made both modes faster on blobs larger than the cache
+    (backward 7.0–7.4 ms instead of 7.6–7.9 ms at (8, 21, 256, 256))."""
     first_class = isinstance(class_id, types.NoneType)
     hashing = not isinstance(stats, types.NoneType)
     lane, word = ir.IntType(64), ir.IntType(32)
@@ -135,6 +140,7 @@ def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id,
         step = builder.phi(lane)
         total = builder.phi(words)
         new_total = total
+        parts = []
         for part in range(2):
             offset = builder.add(builder.mul(step, ir.Constant(lane, MAX_STEP)),
                                  ir.Constant(lane, part * half))
@@ -148,12 +154,14 @@ def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id,
                 greater = builder.fcmp_ordered(">", v, m)
                 builder.store(builder.select(greater, v, m), max_at, align=4)
                 builder.store(builder.select(greater, class_ids, a), argmax_at, align=4)
-            if hashing:
-                g = builder.add(builder.bitcast(v, words),
-                                ir.Constant(words, [int(_PAIR_OFFSET)] * (half // 2)))
-                low = builder.and_(g, ir.Constant(words, [int(_LOW_HALF)] * (half // 2)))
-                high = builder.lshr(g, ir.Constant(words, [32] * (half // 2)))
-                new_total = builder.add(new_total, builder.mul(low, high))
+            parts.append(builder.bitcast(v, words))
+        if hashing:
+            first_half, second_half = parts
+            g = builder.add(first_half, builder.add(second_half, second_half))
+            g = builder.add(g, ir.Constant(words, [int(_PAIR_OFFSET)] * (half // 2)))
+            low = builder.and_(g, ir.Constant(words, [int(_LOW_HALF)] * (half // 2)))
+            high = builder.lshr(g, ir.Constant(words, [32] * (half // 2)))
+            new_total = builder.add(new_total, builder.mul(low, high))
         # The line `ahead` logits on (the next block's), into L2: read, locality 2, data.
         later = builder.gep(x_data, [builder.add(builder.add(x_first, builder.mul(
             step, ir.Constant(lane, MAX_STEP))), ahead)])
@@ -299,10 +307,11 @@ def _segment(x, labels, grad, grad_scale, stats, scratch, column, first, count, 
     """S > 1: positions label_first .. label_first + count − 1 of one sample, into scratch
     columns column.. (see the module docstring's loops). Logit (position i, class c) at
     x[first + i + c·stride]. grad None: forward, the per-position loss, valid and bad flags into
-    rows STAT_*; else backward, grad written. Returns the checksum (0 if stats is None): the
-    pair terms of kernels.checksum_pairs over each class's run of logits, all added and folded
-    once (kernels.fold_pair_sum), plus checksum_add's term of each run's odd last logit, plus
-    checksum_pairs of the labels.
+    rows STAT_*; else backward, grad written. Returns the checksum (0 if stats is None): over
+    each class's run of logits the terms of _max_steps's whole steps and the pair terms of
+    kernels.checksum_pairs for the rest, all added and folded once (kernels.fold_pair_sum),
+    plus checksum_add's term of each run's odd last logit, plus checksum_pairs of the labels
+    (benchmarks.checksum_misses.softmax_checksum replays it).
     Written so that LLVM vectorises every loop: scratch indexed as one 2-D array (row views
     would be separate arrays, too many to check for overlap), and every value loaded before a
     select picks it (a load inside the select is a branch)."""
@@ -310,9 +319,10 @@ def _segment(x, labels, grad, grad_scale, stats, scratch, column, first, count, 
     lab0 = np.uint64(label_first)
     checksum = np.uint32(0)
     # 1. the maximum over the classes, and the first class holding it; with stats, the
-    # logits' checksum from the same loads: kernels.checksum_pairs's terms over each class's
-    # run of positions (_max_steps for whole steps of MAX_STEP positions, the rest here), all
-    # classes' added and folded once, plus checksum_add's term of each run's odd last logit
+    # logits' checksum from the same loads: over each class's run of positions, _max_steps's
+    # terms for whole steps of MAX_STEP positions and kernels.checksum_pairs's pair terms for
+    # the rest, all classes' added and folded once, plus checksum_add's term of each run's odd
+    # last logit
     pair_sum = np.uint64(0)
     maxima, argmaxes = scratch[ROW_MAX], scratch[ROW_ARGMAX]
     steps = np.uint64(count // MAX_STEP)

@@ -3,7 +3,7 @@ kernel's checksum, bit for bit, for the miss rates it prints to be the kernel's.
 import numpy as np
 import pytest
 
-from benchmarks.checksum_misses import change, checksum
+from benchmarks.checksum_misses import change, checksum, softmax_checksum
 from focal_loss_layer.kernels import checksum_pairs
 
 
@@ -26,3 +26,27 @@ def test_the_kernels_checksum_sees_the_changes_the_replay_counts():
     for kind in ("negate", "×2", "×0.5", "ReLU", "abs", "round", "swap two signs"):
         assert checksum_pairs(change(x, kind)[0], 0, labels[0], 0, 512) != before, kind
 
+
+
+@pytest.mark.parametrize("classes,positions", [(2, 2), (3, 5), (2, 16), (3, 37), (4, 289),
+                                               (2, 512)])
+def test_the_softmax_replay_is_the_kernels_checksum(classes, positions):
+    """One sample in one block: the kernel's checksum is the replay's (logits) plus
+    kernels.checksum_pairs of the labels, modulo 2^32."""
+    from focal_loss_layer.params import parse_softmax_param_str
+    from focal_loss_layer.softmax_fast import SoftmaxFocalLossKernel
+    rng = np.random.default_rng(positions)
+    x = rng.normal(scale=3, size=(1, classes, positions)).astype(np.float32)
+    labels = rng.integers(0, classes, (1, positions)).astype(np.float32)
+    kernel = SoftmaxFocalLossKernel(parse_softmax_param_str(""), x.shape, labels.shape)
+    kernel.forward(x, labels)
+    expected = int(softmax_checksum(x)[0]) + int(checksum_pairs(labels[0], 0, None, 0, positions))
+    assert kernel._forward_checksum == expected % 2**32
+
+
+def test_the_softmax_checksum_sees_the_changes_the_replay_counts():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(1, 4, 128)).astype(np.float32)
+    before = softmax_checksum(x)
+    for kind in ("negate", "×2", "×0.5", "ReLU", "abs", "round", "swap two signs"):
+        assert softmax_checksum(change(x, kind)) != before, kind
