@@ -21,7 +21,7 @@ import numpy as np
 _LOW = np.uint64(0xFFFFFFFF)
 _MIX_OFFSET = np.uint64(0x9E3779B9)
 _PAIR_OFFSET = np.uint64(0x9E3779B97F4A7C15)
-_STEP = 16      # softmax_kernels.MAX_STEP
+_STEP = 32      # softmax_kernels.MAX_STEP
 CHANGES = ("negate", "×2", "×0.5", "ReLU", "abs", "round", "swap two signs")
 
 
@@ -55,24 +55,27 @@ def _pair_terms(pairs):
     return ((g & _LOW) * (g >> np.uint64(32))).sum(axis=-1)
 
 
-def softmax_checksum(x):
-    """The logits' part of softmax_kernels._segment's checksum of each one-sample blob of
-    float32 (trials, C, P): per class, its P positions' whole steps of _STEP (A, B: the pairs of
-    the step's halves as uint64 words; terms of A + 2B) and the rest's pairs (terms of the
-    pair), all added modulo 2^64 and folded as checksum_pairs does; plus, for odd P, each
-    class's last logit's checksum_add term (label 0)."""
+def softmax_checksum(x, labels):
+    """softmax_kernels._segment's checksum of each one-sample blob: logits float32 (trials, C, P),
+    labels (trials, P). Per class, its P positions' whole steps of _STEP (A, B, C, D: the pairs
+    of the step's quarters as uint64 words; the term of A + 2B + 4C + 8D) and the rest's pairs
+    (the term of each pair), all added modulo 2^64 and folded as checksum_pairs does; plus, for
+    odd P, each class's last logit's checksum_add term (label 0); plus checksum_pairs of the
+    labels."""
     trials, classes, positions = x.shape
     stepped = positions - positions % _STEP
     paired = positions - positions % 2
     with np.errstate(over="ignore"):
-        halves = np.ascontiguousarray(x[:, :, :stepped]).view(np.uint64).reshape(
-            trials, classes * (stepped // _STEP), 2, _STEP // 4)
-        total = _pair_terms(halves[:, :, 0] + np.uint64(2) * halves[:, :, 1]).sum(axis=1)
+        quarters = np.ascontiguousarray(x[:, :, :stepped]).view(np.uint64).reshape(
+            trials, classes * (stepped // _STEP), 4, _STEP // 8)
+        weighted = sum(quarters[:, :, k] << np.uint64(k) for k in range(4))
+        total = _pair_terms(weighted).sum(axis=1)
         rest = np.ascontiguousarray(x[:, :, stepped:paired]).view(np.uint64)
         total += _pair_terms(rest.reshape(trials, -1))
         folded = ((total & _LOW) + (total >> np.uint64(32)) * _MIX_OFFSET) & _LOW
         if positions % 2:
             folded = (folded + _mix(_words(x[:, :, -1])).sum(axis=1)) & _LOW
+        folded = (folded + checksum(labels, np.zeros_like(labels))) & _LOW
     return folded.astype(np.uint32)
 
 
@@ -104,7 +107,7 @@ def change(x, kind):
 
 # Blob shapes per trial: FocalLossLayer's run (n logits with per-class targets);
 # SoftmaxFocalLossLayer's sample (C classes × P positions: all in whole steps, or with a rest).
-SIGMOID_SHAPES, SOFTMAX_SHAPES = ((12,), (512,)), ((3, 16), (4, 128), (3, 21))
+SIGMOID_SHAPES, SOFTMAX_SHAPES = ((12,), (512,)), ((3, 32), (4, 128), (3, 21))
 
 
 def lines(trials=100_000, seed=0):
@@ -123,7 +126,8 @@ def lines(trials=100_000, seed=0):
                     labels = (rng.random((trials,) + shape) < 0.3).astype(np.float32)
                     hashed = partial(checksum, labels=labels)
                 else:
-                    hashed = softmax_checksum
+                    labels = rng.integers(0, shape[0], (trials, shape[1])).astype(np.float32)
+                    hashed = partial(softmax_checksum, labels=labels)
                 before = hashed(x)
                 cells = []
                 for kind in CHANGES:

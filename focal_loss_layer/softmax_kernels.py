@@ -80,34 +80,35 @@ _MANTISSA, _ONE_BITS = np.int32(0x007FFFFF), np.int32(0x3F800000)
 _NO_REST = _F(1e30)     # −log(1−p) where 1 − p = 0: (1−p)^γ = exp(−γ·1e30) = 0 for γ > 0
 
 
-MAX_STEP = 16   # positions per step of _max_steps: two 256-bit vectors of float32, a line
+MAX_STEP = 32   # positions per step of _max_steps: four 256-bit vectors of float32, 2 lines
+VECTOR = 8      # float32 per vector
 
 
 @intrinsic
 def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id, stats, ahead):
     """Loop 1 of _segment for one class over positions 0 .. steps·MAX_STEP − 1, in LLVM IR on
-    two vectors of MAX_STEP / 2 floats per step: v = x[x_start + i]; class_id None (class 0):
-    maxima[column + i] = v, argmaxes[column + i] = 0; else where v > maxima[column + i]
-    (ordered: never for NaN), both take v and class_id. Each step (a cache line of logits) also
-    prefetches into L2 the line `ahead` logits on (the next block's). x_start, column, steps,
-    ahead uint64.
+    MAX_STEP / VECTOR vectors of VECTOR floats per step: v = x[x_start + i]; class_id None (class
+    0): maxima[column + i] = v, argmaxes[column + i] = 0; else where v > maxima[column + i]
+    (ordered: never for NaN), both take v and class_id. Each step also prefetches into L2 the
+    lines `ahead` logits on (the next block's). x_start, column, steps, ahead uint64.
 
     Unless stats is None, returns the steps' checksum terms, summed modulo 2^64 (else 0): with
-    A_j and B_j (j < MAX_STEP / 4) the uint64 words holding the IEEE bits of the pairs of
-    logits (2j, 2j + 1) of the step's first and second half, u_j = A_j + 2·B_j +
-    kernels._PAIR_OFFSET and the term (u_j mod 2^32)·(u_j div 2^32), as kernels.checksum_pairs's
-    but one 32×32→64-bit multiply per four logits: computed from the loaded vectors, it costs
-    loop 1 about 6 integer instructions per 16 logits.
+    A_j, B_j, C_j, D_j (j < VECTOR / 2) the uint64 words holding the IEEE bits of the pairs of
+    logits (2j, 2j + 1) of the step's four quarters, u_j = A_j + 2·B_j + 4·C_j + 8·D_j +
+    kernels._PAIR_OFFSET (modulo 2^64) and the term (u_j mod 2^32)·(u_j div 2^32):
+    kernels.checksum_pairs's term, but one 32×32→64-bit multiply per eight logits, from the
+    vectors loop 1 loaded anyway (about 10 integer instructions per 32 logits).
 
     Written in IR because the terms need the loaded vectors' lanes two by two: in a loop LLVM
     vectorises, the hash went into separate loops that read the logits again (the check then
-    cost 1.06–1.16× backward, most on blobs that stay in cache; with checksum_pairs's terms in
-    this loop, 1.03–1.08×). The prefetch made both modes faster on blobs larger than the cache
-    (backward 7.0–7.4 ms instead of 7.6–7.9 ms at (8, 21, 256, 256))."""
+    cost 1.06–1.16× backward, most on blobs that stay in cache; at (512, 21, 17, 17), with
+    checksum_pairs's terms in this loop 1.05–1.07×, with these 1.04–1.06×). The
+    prefetch made both modes faster on blobs larger than the cache (backward 7.0–7.4 ms instead
+    of 7.6–7.9 ms at (8, 21, 256, 256))."""
     first_class = isinstance(class_id, types.NoneType)
     hashing = not isinstance(stats, types.NoneType)
     lane, word = ir.IntType(64), ir.IntType(32)
-    half = MAX_STEP // 2
+    half = VECTOR
     floats, words = ir.VectorType(ir.FloatType(), half), ir.VectorType(lane, half // 2)
 
     def codegen(context, builder, signature, args):
@@ -141,7 +142,7 @@ def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id,
         total = builder.phi(words)
         new_total = total
         parts = []
-        for part in range(2):
+        for part in range(MAX_STEP // VECTOR):
             offset = builder.add(builder.mul(step, ir.Constant(lane, MAX_STEP)),
                                  ir.Constant(lane, part * half))
             v = builder.load(at(x_data, x_first, offset), align=4)
@@ -156,17 +157,20 @@ def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id,
                 builder.store(builder.select(greater, class_ids, a), argmax_at, align=4)
             parts.append(builder.bitcast(v, words))
         if hashing:
-            first_half, second_half = parts
-            g = builder.add(first_half, builder.add(second_half, second_half))
-            g = builder.add(g, ir.Constant(words, [int(_PAIR_OFFSET)] * (half // 2)))
+            # u = A + 2B + 4C + 8D + _PAIR_OFFSET
+            g = ir.Constant(words, [int(_PAIR_OFFSET)] * (half // 2))
+            for shift, part in enumerate(parts):
+                g = builder.add(g, builder.shl(part, ir.Constant(words, [shift] * (half // 2)))
+                                if shift else part)
             low = builder.and_(g, ir.Constant(words, [int(_LOW_HALF)] * (half // 2)))
             high = builder.lshr(g, ir.Constant(words, [32] * (half // 2)))
             new_total = builder.add(new_total, builder.mul(low, high))
-        # The line `ahead` logits on (the next block's), into L2: read, locality 2, data.
-        later = builder.gep(x_data, [builder.add(builder.add(x_first, builder.mul(
-            step, ir.Constant(lane, MAX_STEP))), ahead)])
-        builder.call(prefetch, [builder.bitcast(later, byte_pointer), ir.Constant(word, 0),
-                                ir.Constant(word, 2), ir.Constant(word, 1)])
+        # The lines `ahead` logits on (the next block's), into L2: read, locality 2, data.
+        for line in range(0, MAX_STEP, 16):
+            later = builder.gep(x_data, [builder.add(builder.add(x_first, builder.mul(
+                step, ir.Constant(lane, MAX_STEP))), builder.add(ahead, ir.Constant(lane, line)))])
+            builder.call(prefetch, [builder.bitcast(later, byte_pointer), ir.Constant(word, 0),
+                                    ir.Constant(word, 2), ir.Constant(word, 1)])
         next_step = builder.add(step, ir.Constant(lane, 1))
         step.add_incoming(ir.Constant(lane, 0), entry)
         step.add_incoming(next_step, loop)
