@@ -30,10 +30,12 @@ def time_layers(net, names, repeats, warmup=1):
 
 def median_seconds(calls, repeats, warmup=1):
     """{name: median seconds of calls[name]()} over repeats, the calls taking turns within each
-    repeat (as time_layers)."""
+    repeat (as time_layers), in reversed order every other repeat: a call that runs right after
+    another finds the caches as that one left them, and no call should always be first."""
     samples = {name: [] for name in calls}
     for repeat in range(warmup + repeats):
-        for name, call in calls.items():
+        order = list(calls.items())
+        for name, call in order[::-1] if repeat % 2 else order:
             start = time.perf_counter()
             call()
             if repeat >= warmup:
