@@ -1,8 +1,8 @@
 """`make bench`, what backward's check costs: a kernel's backward with the check that the logits
 did not change since forward (the pass sums a hash of its inputs' bits again,
-kernels.checksum_pairs; fast.BlockedKernel.backward) against the same backward without it
-(check=False), on the same kernel and blobs, in this process, turn about; medians. The layers'
-backward is the kernel's plus Caffe's fixed per-call overhead.
+kernels.checksum_pairs, softmax_kernels._max_steps; fast.BlockedKernel.backward) against the
+same backward without it (check=False), on the same kernel and blobs, in this process, turn
+about; medians. The layers' backward is the kernel's plus Caffe's fixed per-call overhead.
 
     python -m benchmarks.backward_check [--quick]
 """

@@ -40,10 +40,8 @@ def checksum(x, labels):
     n = x.shape[1]
     even = n - n % 2
     with np.errstate(over="ignore"):
-        g = (np.ascontiguousarray(x[:, :even]).view(np.uint64)
-             + np.ascontiguousarray(labels[:, :even]).view(np.uint64) + _PAIR_OFFSET)
-        total = ((g & _LOW) * (g >> np.uint64(32))).sum(axis=1)
-        folded = ((total & _LOW) + (total >> np.uint64(32)) * _MIX_OFFSET) & _LOW
+        folded = _fold(_pair_terms(np.ascontiguousarray(x[:, :even]).view(np.uint64)
+                                   + np.ascontiguousarray(labels[:, :even]).view(np.uint64)))
         if n % 2:
             folded = (folded + _mix((_words(x[:, -1]) + _words(labels[:, -1])) & _LOW)) & _LOW
     return folded.astype(np.uint32)
@@ -53,6 +51,11 @@ def _pair_terms(pairs):
     """Σ over the last axis of (g mod 2^32)·(g div 2^32), g = pairs + _PAIR_OFFSET (uint64)."""
     g = pairs + _PAIR_OFFSET
     return ((g & _LOW) * (g >> np.uint64(32))).sum(axis=-1)
+
+
+def _fold(total):
+    """kernels.fold_pair_sum of uint64 sums (values below 2^32, held in uint64)."""
+    return ((total & _LOW) + (total >> np.uint64(32)) * _MIX_OFFSET) & _LOW
 
 
 def softmax_checksum(x, labels):
@@ -72,7 +75,7 @@ def softmax_checksum(x, labels):
         total = _pair_terms(weighted).sum(axis=1)
         rest = np.ascontiguousarray(x[:, :, stepped:paired]).view(np.uint64)
         total += _pair_terms(rest.reshape(trials, -1))
-        folded = ((total & _LOW) + (total >> np.uint64(32)) * _MIX_OFFSET) & _LOW
+        folded = _fold(total)
         if positions % 2:
             folded = (folded + _mix(_words(x[:, :, -1])).sum(axis=1)) & _LOW
         folded = (folded + checksum(labels, np.zeros_like(labels))) & _LOW

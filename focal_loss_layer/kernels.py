@@ -129,6 +129,8 @@ def _two_words(typingctx, array, index):
 
 _PAIR_OFFSET = np.uint64(0x9E3779B97F4A7C15)
 _LOW_HALF = np.uint64(0xFFFFFFFF)
+
+
 @njit
 def checksum_pairs(x, x_start, labels, label_start, count):
     """The checksum of logits x[x_start:][:count] with labels[label_start:][:count] (uint32;
@@ -155,16 +157,8 @@ def checksum_pairs(x, x_start, labels, label_start, count):
     (after a whole 8192-logit block, read again from L2, the check cost 1.05–1.19× backward,
     `python -m benchmarks.backward_check`); the softmax pass sums the same terms inside its
     first loop (softmax_kernels._max_steps)."""
-    return finish_pairs(np.uint64(0), x, np.uint64(x_start), labels, np.uint64(label_start),
-                        count, 0)
-
-
-@njit(inline="always")
-def finish_pairs(total, x, xs, labels, ls, count, first_pair):
-    """checksum_pairs(x, xs, labels, ls, count) from `total`, the sum of its first first_pair
-    pair terms (uint64; xs, ls, first_pair uint64): the other pairs' terms, the fold to 32 bits,
-    an odd last logit's term."""
-    folded = fold_pair_sum(add_pair_terms(total, x, xs, labels, ls, count, first_pair))
+    xs, ls = np.uint64(x_start), np.uint64(label_start)
+    folded = fold_pair_sum(add_pair_terms(np.uint64(0), x, xs, labels, ls, count, 0))
     if count % 2:
         j = np.uint64(count - 1)
         folded = checksum_add(folded, x[xs + j], _ZERO if labels is None else labels[ls + j])
