@@ -22,7 +22,7 @@ _LOW = np.uint64(0xFFFFFFFF)
 _MIX_OFFSET = np.uint64(0x9E3779B9)
 _PAIR_OFFSET = np.uint64(0x9E3779B97F4A7C15)
 _STEP = 32      # softmax_kernels.MAX_STEP
-CHANGES = ("negate", "×2", "×0.5", "ReLU", "abs", "round", "swap two signs")
+CHANGES = ("negate", "×2", "×0.5", "ReLU", "abs", "round", "one sign", "swap two signs")
 
 
 def _mix(h):
@@ -58,10 +58,18 @@ def _fold(total):
     return ((total & _LOW) + (total >> np.uint64(32)) * _MIX_OFFSET) & _LOW
 
 
+def _rotate_left(words, bits):
+    """uint64 words rotated left by bits (0 ≤ bits < 64)."""
+    if not bits:
+        return words
+    return (words << np.uint64(bits)) | (words >> np.uint64(64 - bits))
+
+
 def softmax_checksum(x, labels):
     """softmax_kernels._segment's checksum of each one-sample blob: logits float32 (trials, C, P),
     labels (trials, P). Per class, its P positions' whole steps of _STEP (A, B, C, D: the pairs
-    of the step's quarters as uint64 words; the term of A + 2B + 4C + 8D) and the rest's pairs
+    of the step's quarters as uint64 words; the term of A + rol(B, 1) + rol(C, 2) + rol(D, 3),
+    rol = rotation left by so many bits) and the rest's pairs
     (the term of each pair), all added modulo 2^64 and folded as checksum_pairs does; plus, for
     odd P, each class's last logit's checksum_add term (label 0); plus checksum_pairs of the
     labels."""
@@ -71,7 +79,7 @@ def softmax_checksum(x, labels):
     with np.errstate(over="ignore"):
         quarters = np.ascontiguousarray(x[:, :, :stepped]).view(np.uint64).reshape(
             trials, classes * (stepped // _STEP), 4, _STEP // 8)
-        weighted = sum(quarters[:, :, k] << np.uint64(k) for k in range(4))
+        weighted = sum(_rotate_left(quarters[:, :, k], k) for k in range(4))
         total = _pair_terms(weighted).sum(axis=1)
         rest = np.ascontiguousarray(x[:, :, stepped:paired]).view(np.uint64)
         total += _pair_terms(rest.reshape(trials, -1))
@@ -82,8 +90,10 @@ def softmax_checksum(x, labels):
     return folded.astype(np.uint32)
 
 
-def change(x, kind):
-    """x after one in-place layer's change of every logit (or, swap, of two)."""
+def change(x, kind, seed=0):
+    """x after one in-place layer's change of every logit; or, "one sign", one logit negated;
+    or, "swap two signs", a positive and a negative logit negated (per row of x, at positions
+    drawn with seed)."""
     y = x.copy()
     if kind == "negate":
         y = -y
@@ -97,13 +107,22 @@ def change(x, kind):
         y = np.abs(y)
     elif kind == "round":
         y = np.round(y)
-    else:       # the first positive and the first negative logit swap their signs
+    else:
+        # Random positions: a hash may treat positions unequally (one that summed shifted words
+        # missed sign flips at 24 of every 64).
+        rng = np.random.default_rng(seed)
         shape, y = y.shape, y.reshape(len(y), -1)
         rows = np.arange(len(y))
-        positive, negative = np.argmax(y > 0, axis=1), np.argmax(y < 0, axis=1)
-        both = (y[rows, positive] > 0) & (y[rows, negative] < 0)
-        y[rows[both], positive[both]] *= -1
-        y[rows[both], negative[both]] *= -1
+        if kind == "one sign":
+            y[rows, rng.integers(0, y.shape[1], len(y))] *= -1
+        else:
+            # a random positive and a random negative logit (random keys, largest of each sign)
+            keys = rng.random(y.shape)
+            positive = np.argmax(np.where(y > 0, keys, -1), axis=1)
+            negative = np.argmax(np.where(y < 0, keys, -1), axis=1)
+            both = (y[rows, positive] > 0) & (y[rows, negative] < 0)
+            y[rows[both], positive[both]] *= -1
+            y[rows[both], negative[both]] *= -1
         y = y.reshape(shape)
     return y.astype(np.float32)
 

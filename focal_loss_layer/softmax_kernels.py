@@ -29,8 +29,9 @@ Per-block sums (kernels.STAT_*: loss, 0 positives, valid positions, bad labels) 
 `stats` each, summed afterwards in a fixed order: the result does not depend on the thread count.
 A non-finite logit makes its block's loss NaN. Both modes add the inputs' checksum into
 stats[b, STAT_CHECKSUM], for backward's check that they did not change since forward: _segment
-sums a hash of each class's logits inside loop 1 (_max_steps) and adds checksum_pairs of the
-labels; _rows adds kernels.checksum_add of each logit with its label.
+sums a hash of each class's logits inside loop 1 (_max_steps), and softmax_pass adds
+checksum_pairs of the block's labels; _rows adds kernels.checksum_add of each logit with its
+label.
 Compiled once per machine for each γ path and mode, cached like kernels.focal_pass
 (compiled_cache.cache_compiled_code).
 """
@@ -94,10 +95,13 @@ def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id,
 
     Unless stats is None, returns the steps' checksum terms, summed modulo 2^64 (else 0): with
     A_j, B_j, C_j, D_j (j < VECTOR / 2) the uint64 words holding the IEEE bits of the pairs of
-    logits (2j, 2j + 1) of the step's four quarters, u_j = A_j + 2·B_j + 4·C_j + 8·D_j +
-    kernels._PAIR_OFFSET (modulo 2^64) and the term (u_j mod 2^32)·(u_j div 2^32):
-    kernels.checksum_pairs's term, but one 32×32→64-bit multiply per eight logits, from the
-    vectors loop 1 loaded anyway (about 10 integer instructions per 32 logits).
+    logits (2j, 2j + 1) of the step's four quarters and rol(w, k) w rotated left by k bits,
+    u_j = A_j + rol(B_j, 1) + rol(C_j, 2) + rol(D_j, 3) + kernels._PAIR_OFFSET (modulo 2^64)
+    and the term (u_j mod 2^32)·(u_j div 2^32): kernels.checksum_pairs's term, but one
+    32×32→64-bit multiply per eight logits, from the vectors loop 1 loaded anyway (10 integer
+    instructions per 32 logits with AVX-512VL's vprolq; 16 where a rotation takes two shifts
+    and an or). Each u_j changes with any one of its words (rotations lose no bit; 2^k·B_j
+    did, and a sign flip of 24 logits in 64 went unseen), and differently per quarter.
 
     Written in IR because the terms need the loaded vectors' lanes two by two: in a loop LLVM
     vectorises, the hash went into separate loops that read the logits again (the check then
@@ -126,6 +130,8 @@ def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id,
         zero_words = ir.Constant(words, [0] * (half // 2))
         class_ids = ir.Constant(floats, [0.0] * half)
         byte_pointer = ir.IntType(8).as_pointer()
+        rotate = builder.module.declare_intrinsic(
+            f"llvm.fshl.v{half // 2}i64", (), ir.FunctionType(words, [words] * 3))
         prefetch = builder.module.declare_intrinsic(
             "llvm.prefetch", [byte_pointer],
             ir.FunctionType(ir.VoidType(), [byte_pointer, word, word, word]))
@@ -157,11 +163,12 @@ def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id,
                 builder.store(builder.select(greater, class_ids, a), argmax_at, align=4)
             parts.append(builder.bitcast(v, words))
         if hashing:
-            # u = A + 2B + 4C + 8D + _PAIR_OFFSET
+            # u = A + rol(B, 1) + rol(C, 2) + rol(D, 3) + _PAIR_OFFSET: rotations (vprolq),
+            # not shifts, which drop top bits (x·2^k lost the sign of 24 logits in 64)
             g = ir.Constant(words, [int(_PAIR_OFFSET)] * (half // 2))
-            for shift, part in enumerate(parts):
-                g = builder.add(g, builder.shl(part, ir.Constant(words, [shift] * (half // 2)))
-                                if shift else part)
+            for turn, part in enumerate(parts):
+                g = builder.add(g, builder.call(rotate, [part, part, ir.Constant(
+                    words, [turn] * (half // 2))]) if turn else part)
             low = builder.and_(g, ir.Constant(words, [int(_LOW_HALF)] * (half // 2)))
             high = builder.lshr(g, ir.Constant(words, [32] * (half // 2)))
             new_total = builder.add(new_total, builder.mul(low, high))
@@ -311,11 +318,11 @@ def _segment(x, labels, grad, grad_scale, stats, scratch, column, first, count, 
     """S > 1: positions label_first .. label_first + count − 1 of one sample, into scratch
     columns column.. (see the module docstring's loops). Logit (position i, class c) at
     x[first + i + c·stride]. grad None: forward, the per-position loss, valid and bad flags into
-    rows STAT_*; else backward, grad written. Returns the checksum (0 if stats is None): over
-    each class's run of logits the terms of _max_steps's whole steps and the pair terms of
-    kernels.checksum_pairs for the rest, all added and folded once (kernels.fold_pair_sum),
-    plus checksum_add's term of each run's odd last logit, plus checksum_pairs of the labels
-    (benchmarks.checksum_misses.softmax_checksum replays it).
+    rows STAT_*; else backward, grad written. Returns the logits' checksum (0 if stats is
+    None): over each class's run of logits the terms of _max_steps's whole steps and the pair
+    terms of kernels.checksum_pairs for the rest, all added and folded once
+    (kernels.fold_pair_sum), plus checksum_add's term of each run's odd last logit
+    (softmax_pass adds the labels'; benchmarks.checksum_misses.softmax_checksum replays both).
     Written so that LLVM vectorises every loop: scratch indexed as one 2-D array (row views
     would be separate arrays, too many to check for overlap), and every value loaded before a
     select picks it (a load inside the select is a branch)."""
@@ -361,8 +368,6 @@ def _segment(x, labels, grad, grad_scale, stats, scratch, column, first, count, 
                 checksum = checksum_add(checksum, x[start + np.uint64(count - 1)], _ZERO)
     if stats is not None:
         checksum = np.uint32(checksum + fold_pair_sum(pair_sum))
-        # The labels once (kernels.checksum_pairs).
-        checksum = np.uint32(checksum + checksum_pairs(labels, label_first, None, 0, count))
     # 2. per class: e^{x − m}; Z − 1 = Σ over all classes but the argmax (other maxima add 1
     # each, exactly), plus x·0: 0, or NaN for a NaN or ±inf logit (the non-finite marker, see
     # _position); what the label picks
@@ -452,6 +457,11 @@ def softmax_pass(x, labels, grad, grad_scale, stats, scratch, first_block, stop_
                                    has_ignore, ignore)
                 checksum = np.uint32(checksum + segment)
                 p = end
+            if stats is not None:
+                # The block's labels at once, after its segments read them (in L1 then; hashed
+                # per segment, first, their loads cost about 1 % of backward on small maps).
+                checksum = np.uint32(checksum + checksum_pairs(labels, base, None, 0,
+                                                               stop - base))
         # (tests on the argument that is None in the mode that skips them: kernels.focal_pass)
         if stats is not None:
             stats[b, STAT_CHECKSUM] = np.uint32(checksum)

@@ -182,7 +182,7 @@ def test_backward_sees_changes_whose_bit_differences_cancel_in_a_plain_sum(kind,
 
 
 # Every logit of a blob, changed one at a time: each pass's checksum covers every logit, in its
-# vectorised steps and in their tails (softmax: S = 37 = 2 steps of 16 + 5; sigmoid without
+# vectorised steps and in their tails (softmax: S = 37 = a step of 32 + 5; sigmoid without
 # spatial dims: 2 blocks; sigmoid with: rows of 2051 = a chunk of 2048 + 3).
 EVERY_LOGIT_KERNELS = {
     "softmax NCS": lambda: (SoftmaxFocalLossKernel(parse_softmax_param_str(""), (2, 3, 37),
@@ -197,8 +197,31 @@ EVERY_LOGIT_KERNELS = {
 }
 
 
+def one_ulp_up(value):
+    return np.nextafter(value, np.float32(np.inf))
+
+
+def flip_each_bit(value):
+    """value with each of its 32 bits flipped in turn: its sign, each exponent and mantissa bit."""
+    bits = np.array([value], dtype=np.float32).view(np.uint32)[0]
+    return (np.uint32(bits ^ (1 << k)).view(np.float32) for k in range(32))
+
+
 @pytest.mark.parametrize("kind", sorted(EVERY_LOGIT_KERNELS))
 def test_a_one_ulp_change_of_any_logit_or_label_stops_backward(kind):
+    changes_stop_backward(kind, lambda value: [one_ulp_up(value)])
+
+
+@pytest.mark.parametrize("kind", sorted(EVERY_LOGIT_KERNELS))
+def test_a_flip_of_any_one_bit_of_any_logit_stops_backward(kind):
+    # A sum of words shifted left (the softmax hash once took x_k·2^k of its quarters) drops
+    # their top bits: a sign flip at 24 of every 64 positions went unseen.
+    changes_stop_backward(kind, flip_each_bit)
+
+
+def changes_stop_backward(kind, changed_values):
+    """Backward raises after each logit (in turn) takes each of changed_values(its value), and
+    after each label takes another class; restored, it runs."""
     kernel, logits_shape, labels_shape, top_label = EVERY_LOGIT_KERNELS[kind]()
     rng = np.random.default_rng(7)
     logits = rng.normal(size=logits_shape).astype(np.float32)
@@ -213,9 +236,10 @@ def test_a_one_ulp_change_of_any_logit_or_label_stops_backward(kind):
                                                                  & (edges < flat.size)]
     for i in where:
         kept = flat[i]
-        flat[i] = np.nextafter(kept, np.float32(np.inf))
-        with pytest.raises(InputError, match="changed between"):
-            kernel.backward(logits, labels, 1.0, out)
+        for value in changed_values(kept):
+            flat[i] = value
+            with pytest.raises(InputError, match="changed between"):
+                kernel.backward(logits, labels, 1.0, out)
         flat[i] = kept
     for i in np.unique(np.concatenate([[0, 1, flat_labels.size - 1], where % flat_labels.size])):
         kept = flat_labels[i]
