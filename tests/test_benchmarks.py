@@ -21,7 +21,8 @@ def test_quick_benchmark_prints_every_table(capsys):
     assert len(re.findall(r"target softmax (large|small) gamma=[\d.]+: ours/SWL", out)) == 3
     assert out.count("peak extra memory") == 2
     assert "backward's check that the logits did not change" in out
-    assert re.search(r"target backward's check: with / without [\d.]+ \(worst row\)", out)
+    assert re.search(r"target backward's check: with / without [\d.]+ \(worst row's median\)", out)
+    assert re.search(r"\|\s+[\d.]+ \| [\d.]+–[\d.]+ \|", out)    # the processes' ratios
 
 
 def test_naive_loop_agrees_with_the_core_for_hard_targets():
