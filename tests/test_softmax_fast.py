@@ -227,3 +227,42 @@ def test_a_pass_allocates_under_a_tenth_of_the_logits():
     tracemalloc.stop()
     assert peak < 0.1 * logits.nbytes, (peak, logits.nbytes)
     assert np.isfinite(out).all()
+
+
+def check_loop_one_on_tied_and_saturated_steps():
+    """Loop 1's vector steps (_max_steps, S ≥ 32) on ties at the maximum, saturated logits and
+    random ones, against the core: the tied rows of the test above, repeated along S = 96, and
+    random logits at S = 37, 64 and 289 (steps and tails)."""
+    rows = [[1e4, -1e4, 0.0], [-1e4, 1e4, 0.0], [0.0, 0.0, 0.0], [100.0, -100.0, 99.0],
+            [-88.0, 88.0, 88.0], [1e4, 1e4, -1e4], [3.0, 3.0, 3.0], [1e-3, 0.0, -1e-3]]
+    table = np.array([row for row in rows for _ in range(12)], dtype=np.float64)   # (96, 3)
+    labels = np.array([0.0, 1.0, 2.0] * (len(table) // 3))
+    for gamma in (0.0, 2.0, 1.5):
+        assert_matches_core(table.T[None], labels[None], {"focusing_parameter": gamma})
+    rng = np.random.default_rng(3)
+    for spatial in (37, 64, 289):
+        logits, labels = make_softmax_case(rng, (2, 5, spatial), ignore_label=255)
+        assert_matches_core(logits, labels, {"focusing_parameter": 2, "ignore_label": 255})
+
+
+def test_loop_one_on_tied_and_saturated_steps():
+    check_loop_one_on_tied_and_saturated_steps()
+
+
+def test_loop_one_without_masked_stores(tmp_path):
+    """Compiled for an AVX2 CPU (no AVX-512VL: _max_steps blends the argmax instead of storing
+    it under a mask), in a fresh process and numba cache: the same checks pass."""
+    import os
+    import subprocess
+    import sys
+    avx2 = ("+64bit,+avx,+avx2,+bmi,+bmi2,+cmov,+cx16,+f16c,+fma,+lzcnt,+movbe,+popcnt,+sse,"
+            "+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+xsave")
+    env = dict(os.environ, NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES=avx2,
+               NUMBA_CACHE_DIR=str(tmp_path))
+    script = ("import test_softmax_fast as t\n"
+              "assert not t.softmax_kernels.MASKED_STORES\n"
+              "t.check_loop_one_on_tied_and_saturated_steps()\n"
+              "print('passed')\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=os.path.dirname(__file__), env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and done.stdout.strip() == "passed", done.stderr[-3000:]
