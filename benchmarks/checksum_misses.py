@@ -67,25 +67,19 @@ def _rotate_left(words, bits):
 
 def softmax_checksum(x, labels):
     """softmax_kernels._segment's checksum of each one-sample blob: logits float32 (trials, C, P),
-    labels (trials, P). Per class, its P positions' whole steps of _STEP (A, B, C, D: the pairs
-    of the step's quarters as uint64 words; the term of A + rol(B, 1) + rol(C, 2) + rol(D, 3),
-    rol = rotation left by so many bits) and the rest's pairs
-    (the term of each pair), all added modulo 2^64 and folded as checksum_pairs does; plus, for
-    odd P, each class's last logit's checksum_add term (label 0); plus checksum_pairs of the
-    labels."""
+    labels (trials, P). Each class's P positions padded with zero bits to whole steps of _STEP;
+    per step (A, B, C, D: the pairs of its quarters as uint64 words) the terms of
+    A + rol(B, 1) + rol(C, 2) + rol(D, 3), rol = rotation left by so many bits; all added
+    modulo 2^64 and folded as checksum_pairs does; plus checksum_pairs of the labels."""
     trials, classes, positions = x.shape
-    stepped = positions - positions % _STEP
-    paired = positions - positions % 2
+    padded = -(-positions // _STEP) * _STEP
+    bits = np.zeros((trials, classes, padded), dtype=np.float32)
+    bits[:, :, :positions] = x
     with np.errstate(over="ignore"):
-        quarters = np.ascontiguousarray(x[:, :, :stepped]).view(np.uint64).reshape(
-            trials, classes * (stepped // _STEP), 4, _STEP // 8)
+        quarters = bits.view(np.uint64).reshape(trials, classes * (padded // _STEP), 4,
+                                                 _STEP // 8)
         weighted = sum(_rotate_left(quarters[:, :, k], k) for k in range(4))
-        total = _pair_terms(weighted).sum(axis=1)
-        rest = np.ascontiguousarray(x[:, :, stepped:paired]).view(np.uint64)
-        total += _pair_terms(rest.reshape(trials, -1))
-        folded = _fold(total)
-        if positions % 2:
-            folded = (folded + _mix(_words(x[:, :, -1])).sum(axis=1)) & _LOW
+        folded = _fold(_pair_terms(weighted).sum(axis=1))
         folded = (folded + checksum(labels, np.zeros_like(labels))) & _LOW
     return folded.astype(np.uint32)
 

@@ -63,7 +63,6 @@ from .kernels import (
     _float32_from_bits,
     _powers,
     _sum,
-    add_pair_terms,
     checksum_add,
     checksum_pairs,
     exp_nonpositive,
@@ -100,16 +99,19 @@ MASKED_STORES = _has_masked_stores()
 
 
 @intrinsic
-def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id, stats, ahead):
+def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id, stats, ahead,
+               rest):
     """Loop 1 of _segment for one class over positions 0 .. steps·MAX_STEP − 1, in LLVM IR on
     MAX_STEP / VECTOR vectors of VECTOR floats per step: v = x[x_start + i]; class_id None (class
     0): maxima[column + i] = v, argmaxes[column + i] = 0; else where v > maxima[column + i]
     (ordered: never for NaN), both take v and class_id (with AVX-512VL, MASKED_STORES, the
     class stored under that mask: the argmax is neither loaded nor blended; forward 3 % and
     backward 1–2 % faster at (512, 21, 17, 17)). Each step also prefetches into L2 the lines
-    `ahead` logits on (the next block's). x_start, column, steps, ahead uint64.
+    `ahead` logits on (the next block's). x_start, column, steps, ahead, rest uint64.
 
-    Unless stats is None, returns the steps' checksum terms, summed modulo 2^64 (else 0): with
+    Unless stats is None, returns the run's checksum terms, summed modulo 2^64 (else 0): those
+    of its steps and, when rest (< MAX_STEP) is not 0, of the step of its last `rest` logits
+    padded with zero bits (masked loads), one term per pair of logits in each quarter: with
     A_j, B_j, C_j, D_j (j < VECTOR / 2) the uint64 words holding the IEEE bits of the pairs of
     logits (2j, 2j + 1) of the step's four quarters and rol(w, k) w rotated left by k bits,
     u_j = A_j + rol(B_j, 1) + rol(C_j, 2) + rol(D_j, 3) + kernels._PAIR_OFFSET (modulo 2^64)
@@ -132,7 +134,7 @@ def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id,
     floats, words = ir.VectorType(ir.FloatType(), half), ir.VectorType(lane, half // 2)
 
     def codegen(context, builder, signature, args):
-        x_array, x_first, max_array, argmax_array, col, count, cid, _, ahead = args
+        x_array, x_first, max_array, argmax_array, col, count, cid, _, ahead, rest = args
 
         def data(index):
             return context.make_array(signature.args[index])(
@@ -149,6 +151,9 @@ def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id,
         masked_store = builder.module.declare_intrinsic(
             f"llvm.masked.store.v{half}f32.p0", (), ir.FunctionType(ir.VoidType(), [
                 floats, floats.as_pointer(), word, ir.VectorType(ir.IntType(1), half)]))
+        masked_load = builder.module.declare_intrinsic(
+            f"llvm.masked.load.v{half}f32.p0", (), ir.FunctionType(floats, [
+                floats.as_pointer(), word, ir.VectorType(ir.IntType(1), half), floats]))
         rotate = builder.module.declare_intrinsic(
             f"llvm.fshl.v{half // 2}i64", (), ir.FunctionType(words, [words] * 3))
         prefetch = builder.module.declare_intrinsic(
@@ -157,6 +162,17 @@ def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id,
         if not first_class:
             for k in range(half):
                 class_ids = builder.insert_element(class_ids, cid, ir.Constant(word, k))
+        def add_term(total, parts):
+            # u = A + rol(B, 1) + rol(C, 2) + rol(D, 3) + _PAIR_OFFSET: rotations (vprolq),
+            # not shifts, which drop top bits (x·2^k lost the sign of 24 logits in 64)
+            g = ir.Constant(words, [int(_PAIR_OFFSET)] * (half // 2))
+            for turn, part in enumerate(parts):
+                g = builder.add(g, builder.call(rotate, [part, part, ir.Constant(
+                    words, [turn] * (half // 2))]) if turn else part)
+            low = builder.and_(g, ir.Constant(words, [int(_LOW_HALF)] * (half // 2)))
+            high = builder.lshr(g, ir.Constant(words, [32] * (half // 2)))
+            return builder.add(total, builder.mul(low, high))
+
         entry = builder.block
         loop = builder.append_basic_block("max_steps.loop")
         done = builder.append_basic_block("max_steps.done")
@@ -188,15 +204,7 @@ def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id,
                     builder.store(builder.select(greater, class_ids, a), argmax_at, align=4)
             parts.append(builder.bitcast(v, words))
         if hashing:
-            # u = A + rol(B, 1) + rol(C, 2) + rol(D, 3) + _PAIR_OFFSET: rotations (vprolq),
-            # not shifts, which drop top bits (x·2^k lost the sign of 24 logits in 64)
-            g = ir.Constant(words, [int(_PAIR_OFFSET)] * (half // 2))
-            for turn, part in enumerate(parts):
-                g = builder.add(g, builder.call(rotate, [part, part, ir.Constant(
-                    words, [turn] * (half // 2))]) if turn else part)
-            low = builder.and_(g, ir.Constant(words, [int(_LOW_HALF)] * (half // 2)))
-            high = builder.lshr(g, ir.Constant(words, [32] * (half // 2)))
-            new_total = builder.add(new_total, builder.mul(low, high))
+            new_total = add_term(new_total, parts)
         # The lines `ahead` logits on (the next block's), into L2: read, locality 2, data.
         for line in range(0, MAX_STEP, 16):
             later = builder.gep(x_data, [builder.add(builder.add(x_first, builder.mul(
@@ -214,13 +222,43 @@ def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id,
         result = builder.phi(words)
         result.add_incoming(zero_words, entry)
         result.add_incoming(new_total, loop)
+        if hashing:
+            # The rest of the run (rest < MAX_STEP logits): one more term, of a step whose lanes
+            # past the run are loaded as 0 (masked loads: those lanes are not read)
+            before_rest = builder.block
+            rest_block = builder.append_basic_block("max_steps.rest")
+            end = builder.append_basic_block("max_steps.end")
+            builder.cbranch(builder.icmp_unsigned("!=", rest, ir.Constant(lane, 0)), rest_block,
+                            end)
+            builder.position_at_end(rest_block)
+            lanes = builder.trunc(rest, word)
+            lanes = builder.insert_element(ir.Constant(ir.VectorType(word, half), [0] * half),
+                                           lanes, ir.Constant(word, 0))
+            lanes = builder.shuffle_vector(lanes, lanes, ir.Constant(ir.VectorType(word, half),
+                                                                     [0] * half))
+            stepped = builder.mul(count, ir.Constant(lane, MAX_STEP))
+            rest_parts = []
+            for part in range(MAX_STEP // VECTOR):
+                inside = builder.icmp_unsigned("<", ir.Constant(ir.VectorType(word, half), [
+                    part * half + k for k in range(half)]), lanes)
+                v = builder.call(masked_load, [at(x_data, x_first, builder.add(
+                    stepped, ir.Constant(lane, part * half))), ir.Constant(word, 4), inside,
+                    ir.Constant(floats, [0.0] * half)])
+                rest_parts.append(builder.bitcast(v, words))
+            rest_total = add_term(result, rest_parts)
+            builder.branch(end)
+            builder.position_at_end(end)
+            final = builder.phi(words)
+            final.add_incoming(result, before_rest)
+            final.add_incoming(rest_total, rest_block)
+            result = final
         sum_lanes = ir.Constant(lane, 0)
         for k in range(half // 2):
             sum_lanes = builder.add(sum_lanes, builder.extract_element(result, ir.Constant(word, k)))
         return sum_lanes
 
     return types.uint64(x, types.uint64, maxima, argmaxes, types.uint64, types.uint64, class_id,
-                        stats, types.uint64), codegen
+                        stats, types.uint64, types.uint64), codegen
 
 
 @njit(inline="always", **_MATH)
@@ -344,25 +382,21 @@ def _segment(x, labels, grad, grad_scale, stats, scratch, column, first, count, 
     columns column.. (see the module docstring's loops). Logit (position i, class c) at
     x[first + i + c·stride]. grad None: forward, the per-position loss, valid and bad flags into
     rows STAT_*; else backward, grad written. Returns the logits' checksum (0 if stats is
-    None): over each class's run of logits the terms of _max_steps's whole steps and the pair
-    terms of kernels.checksum_pairs for the rest, all added and folded once
-    (kernels.fold_pair_sum), plus checksum_add's term of each run's odd last logit
-    (softmax_pass adds the labels'; benchmarks.checksum_misses.softmax_checksum replays both).
+    None): the terms _max_steps sums over each class's run of logits, all added and folded once
+    (kernels.fold_pair_sum) (softmax_pass adds the labels'; benchmarks.checksum_misses.
+    softmax_checksum replays both).
     Written so that LLVM vectorises every loop: scratch indexed as one 2-D array (row views
     would be separate arrays, too many to check for overlap), and every value loaded before a
     select picks it (a load inside the select is a branch)."""
     col = np.uint64(column)
     lab0 = np.uint64(label_first)
-    checksum = np.uint32(0)
     # 1. the maximum over the classes, and the first class holding it; with stats, the
-    # logits' checksum from the same loads: over each class's run of positions, _max_steps's
-    # terms for whole steps of MAX_STEP positions and kernels.checksum_pairs's pair terms for
-    # the rest, all classes' added and folded once, plus checksum_add's term of each run's odd
-    # last logit
+    # logits' checksum from the same loads (_max_steps's terms, all classes' added, folded once)
     pair_sum = np.uint64(0)
     maxima, argmaxes = scratch[ROW_MAX], scratch[ROW_ARGMAX]
     steps = np.uint64(count // MAX_STEP)
     stepped = steps * MAX_STEP
+    rest = np.uint64(count - stepped)
     # The next block's logits of the same class: `count` on within a sample; the next sample's
     # when the segment is a whole sample.
     ahead = np.uint64(num_classes * count if count == stride else count)
@@ -370,14 +404,15 @@ def _segment(x, labels, grad, grad_scale, stats, scratch, column, first, count, 
         start = np.uint64(first + c * stride)
         class_id = _F(c)
         if c == 0:
-            total = _max_steps(x, start, maxima, argmaxes, col, steps, None, stats, ahead)
+            total = _max_steps(x, start, maxima, argmaxes, col, steps, None, stats, ahead,
+                               rest)
             for i in range(stepped, count):
                 k = np.uint64(i)
                 scratch[ROW_MAX, col + k] = x[start + k]
                 scratch[ROW_ARGMAX, col + k] = _ZERO
         else:
             total = _max_steps(x, start, maxima, argmaxes, col, steps, class_id, stats,
-                               ahead)
+                               ahead, rest)
             for i in range(stepped, count):
                 k = np.uint64(i)
                 v = x[start + k]
@@ -386,13 +421,8 @@ def _segment(x, labels, grad, grad_scale, stats, scratch, column, first, count, 
                 greater = v > m
                 scratch[ROW_MAX, col + k] = v if greater else m
                 scratch[ROW_ARGMAX, col + k] = class_id if greater else argmax
-        if stats is not None:
-            pair_sum = add_pair_terms(pair_sum + total, x, start, None, np.uint64(0), count,
-                                      stepped // 2)
-            if count % 2:
-                checksum = checksum_add(checksum, x[start + np.uint64(count - 1)], _ZERO)
-    if stats is not None:
-        checksum = np.uint32(checksum + fold_pair_sum(pair_sum))
+        pair_sum += total
+    checksum = fold_pair_sum(pair_sum) if stats is not None else np.uint32(0)
     # 2. per class: e^{x − m}; Z − 1 = Σ over all classes but the argmax (other maxima add 1
     # each, exactly), plus x·0: 0, or NaN for a NaN or ±inf logit (the non-finite marker, see
     # _position); what the label picks

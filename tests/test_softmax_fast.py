@@ -232,7 +232,8 @@ def test_a_pass_allocates_under_a_tenth_of_the_logits():
 def check_loop_one_on_tied_and_saturated_steps():
     """Loop 1's vector steps (_max_steps, S ≥ 32) on ties at the maximum, saturated logits and
     random ones, against the core: the tied rows of the test above, repeated along S = 96, and
-    random logits at S = 37, 64 and 289 (steps and tails)."""
+    random logits at S = 37, 64 and 289 (steps and tails), also their checksum."""
+    from benchmarks.checksum_misses import softmax_checksum
     rows = [[1e4, -1e4, 0.0], [-1e4, 1e4, 0.0], [0.0, 0.0, 0.0], [100.0, -100.0, 99.0],
             [-88.0, 88.0, 88.0], [1e4, 1e4, -1e4], [3.0, 3.0, 3.0], [1e-3, 0.0, -1e-3]]
     table = np.array([row for row in rows for _ in range(12)], dtype=np.float64)   # (96, 3)
@@ -243,6 +244,11 @@ def check_loop_one_on_tied_and_saturated_steps():
     for spatial in (37, 64, 289):
         logits, labels = make_softmax_case(rng, (2, 5, spatial), ignore_label=255)
         assert_matches_core(logits, labels, {"focusing_parameter": 2, "ignore_label": 255})
+        # the checksum of the steps and of the masked rest, as the numpy replay computes it
+        one = logits[:1].astype(np.float32)
+        kernel = SoftmaxFocalLossKernel(parse_softmax_param_str(""), one.shape, one.shape[::2])
+        kernel.forward(one, np.zeros(one.shape[::2], np.float32))
+        assert kernel._forward_checksum == softmax_checksum(one, np.zeros((1, spatial), np.float32))[0]
 
 
 def test_loop_one_on_tied_and_saturated_steps():
@@ -259,7 +265,9 @@ def test_loop_one_without_masked_stores(tmp_path):
             "+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+xsave")
     env = dict(os.environ, NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES=avx2,
                NUMBA_CACHE_DIR=str(tmp_path))
-    script = ("import test_softmax_fast as t\n"
+    script = ("import sys\n"
+              f"sys.path.insert(1, {os.path.dirname(os.path.dirname(__file__))!r})\n"
+              "import test_softmax_fast as t\n"
               "assert not t.softmax_kernels.MASKED_STORES\n"
               "t.check_loop_one_on_tied_and_saturated_steps()\n"
               "print('passed')\n")
