@@ -148,8 +148,9 @@ def checksum_pairs(x, x_start, labels, label_start, count):
     (logit, label) pairs' values between pairs with equal neighbours (two equal-magnitude
     logits swapping signs), and by coincidence; `python -m benchmarks.checksum_misses` counts
     the misses per 100000 random blobs: none for N(0, 1) logits of 12 or 512 values under
-    negation, ×2, ×0.5, ReLU, abs, round or a swap of two signs; on logits rounded to
-    multiples of 0.5, 12 values: negation 2, abs 33, two signs swapped 892.
+    negation, ×2, ×0.5, ReLU, abs, round, one sign flipped or two signs swapped (at random
+    positions); on logits rounded to multiples of 0.5, 12 values: negation 2, abs 33, two
+    signs swapped 1465 (512 values: 1547).
 
     A loop of its own, run after the pass's main loop over the same logits: inside that loop
     the hash's registers made LLVM spill and the check cost 19 % of backward. The passes run it
