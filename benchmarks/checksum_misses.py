@@ -66,10 +66,12 @@ def _rotate_left(words, bits):
 
 
 def softmax_checksum(x, labels):
-    """softmax_kernels._segment's checksum of each one-sample blob: logits float32 (trials, C, P),
-    labels (trials, P). Each class's P positions padded with zero bits to whole steps of _STEP;
-    per step (A, B, C, D: the pairs of its quarters as uint64 words) the terms of
-    A + rol(B, 1) + rol(C, 2) + rol(D, 3), rol = rotation left by so many bits; all added
+    """The softmax pass's checksum (softmax_kernels._segment's and softmax_pass's) of each blob
+    of one sample, when it is one block (P ≤ softmax_kernels.block_positions(C)): logits
+    float32 (trials, C, P), labels (trials, P). Each class's P positions padded with zero bits
+    to whole steps of _STEP; per step (A, B, C, D: the pairs of its quarters as uint64 words;
+    i: the index of its first logit in the blob, c·P + _STEP·s) the terms of
+    A + rol(B, 1) + rol(C, 2) + rol(D, 3) + i, rol = rotation left by so many bits; all added
     modulo 2^64 and folded as checksum_pairs does; plus checksum_pairs of the labels."""
     trials, classes, positions = x.shape
     padded = -(-positions // _STEP) * _STEP
@@ -78,7 +80,10 @@ def softmax_checksum(x, labels):
     with np.errstate(over="ignore"):
         quarters = bits.view(np.uint64).reshape(trials, classes * (padded // _STEP), 4,
                                                  _STEP // 8)
-        weighted = sum(_rotate_left(quarters[:, :, k], k) for k in range(4))
+        steps = padded // _STEP
+        first = (np.arange(classes)[:, None] * positions + _STEP * np.arange(steps)).reshape(-1)
+        weighted = sum(_rotate_left(quarters[:, :, k], k) for k in range(4)) + first.astype(
+            np.uint64)[None, :, None]
         folded = _fold(_pair_terms(weighted).sum(axis=1))
         folded = (folded + checksum(labels, np.zeros_like(labels))) & _LOW
     return folded.astype(np.uint32)

@@ -156,26 +156,21 @@ def checksum_pairs(x, x_start, labels, label_start, count):
     the hash's registers made LLVM spill and the check cost 19 % of backward. The passes run it
     over chunks of CHECKSUM_CHUNK logits right after computing them, while they are in L1
     (after a whole 8192-logit block, read again from L2, the check cost 1.05–1.19× backward,
-    `python -m benchmarks.backward_check`); the softmax pass sums the same terms inside its
-    first loop (softmax_kernels._max_steps)."""
+    `python -m benchmarks.backward_check`); the softmax pass sums terms of the same kind, one
+    per eight logits, inside its first loop (softmax_kernels._max_steps)."""
     xs, ls = np.uint64(x_start), np.uint64(label_start)
-    folded = fold_pair_sum(add_pair_terms(np.uint64(0), x, xs, labels, ls, count, 0))
-    if count % 2:
-        j = np.uint64(count - 1)
-        folded = checksum_add(folded, x[xs + j], _ZERO if labels is None else labels[ls + j])
-    return folded
-
-
-@njit(inline="always")
-def add_pair_terms(total, x, xs, labels, ls, count, first_pair):
-    """total + checksum_pairs' terms of pairs first_pair .. count div 2 − 1 (uint64)."""
-    for k in range(first_pair, count // 2):
+    total = np.uint64(0)
+    for k in range(count // 2):
         j = np.uint64(2 * k)
         g = _two_words(x, xs + j) + _PAIR_OFFSET
         if labels is not None:
             g += _two_words(labels, ls + j)
         total += (g & _LOW_HALF) * (g >> np.uint64(32))
-    return total
+    folded = fold_pair_sum(total)
+    if count % 2:
+        j = np.uint64(count - 1)
+        folded = checksum_add(folded, x[xs + j], _ZERO if labels is None else labels[ls + j])
+    return folded
 
 
 @njit(inline="always")

@@ -38,6 +38,7 @@ Compiled once per machine for each γ path and mode, cached like kernels.focal_p
 import numpy as np
 from llvmlite import binding as llvm
 from llvmlite import ir
+from llvmlite.ir import types as ir_types
 from numba import njit, types
 from numba.extending import intrinsic
 
@@ -88,45 +89,66 @@ VECTOR = 8      # float32 per vector
 def _has_masked_stores() -> bool:
     """Whether the CPU numba compiles for stores vectors under a mask in one instruction
     (AVX-512VL). AVX's vmaskmovps also does, but slowly on some CPUs (many µops on AMD's
-    Zen 2 and 3); without AVX-512VL _max_steps blends and stores instead."""
-    from numba.core import config
-    if config.CPU_FEATURES is not None:
-        return "+avx512vl" in config.CPU_FEATURES.split(",")
-    return bool(llvm.get_host_cpu_features().get("avx512vl", False))
+    Zen 2 and 3); without AVX-512VL _max_steps blends and stores instead. numba's own view of
+    the target: NUMBA_CPU_FEATURES, else the host's less what NUMBA_ENABLE_AVX=0 turns off."""
+    from numba.core import codegen, config
+    features = config.CPU_FEATURES
+    if features is None:
+        features = codegen.get_host_cpu_features()
+    return "+avx512vl" in features.split(",")
 
 
 MASKED_STORES = _has_masked_stores()
 
 
+def _declare_masked(module, kind, floats):
+    """(llvm.masked.load or .store on a vector of floats, whether it takes an alignment
+    argument), named and typed for the LLVM numba uses: llvmlite mangles pointers typed (older
+    LLVM needs that; LLVM 22 renames it), and LLVM 22 moved the alignment into an attribute
+    (without one it assumes 1; x86's masked moves need none)."""
+    pointer, mask = floats.as_pointer(), ir.VectorType(ir.IntType(1), floats.count)
+    typed = f"v{floats.count}f32" if ir_types.ir_layer_typed_pointers_enabled else ""
+    with_alignment = llvm.llvm_version_info < (22,)
+    alignment = [ir.IntType(32)] if with_alignment else []
+    arguments = ([pointer, *alignment, mask, floats] if kind == "load" else
+                 [floats, pointer, *alignment, mask])
+    function = module.declare_intrinsic(
+        f"llvm.masked.{kind}.v{floats.count}f32.p0{typed}", (),
+        ir.FunctionType(floats if kind == "load" else ir.VoidType(), arguments))
+    return function, with_alignment
+
+
 @intrinsic
 def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id, stats, ahead,
                rest):
-    """Loop 1 of _segment for one class over positions 0 .. steps·MAX_STEP − 1, in LLVM IR on
-    MAX_STEP / VECTOR vectors of VECTOR floats per step: v = x[x_start + i]; class_id None (class
+    """Loop 1 of _segment for one class's run of steps·MAX_STEP + rest positions, in LLVM IR on
+    MAX_STEP / VECTOR vectors of VECTOR floats per step (the maxima of the whole steps; the
+    rest's are _segment's; the checksum of the whole run): v = x[x_start + i]; class_id None (class
     0): maxima[column + i] = v, argmaxes[column + i] = 0; else where v > maxima[column + i]
     (ordered: never for NaN), both take v and class_id (with AVX-512VL, MASKED_STORES, the
-    class stored under that mask: the argmax is neither loaded nor blended; forward 3 % and
-    backward 1–2 % faster at (512, 21, 17, 17)). Each step also prefetches into L2 the lines
+    class stored under that mask: the argmax is neither loaded nor blended, fewer vector
+    instructions beside the hash's). Each step also prefetches into L2 the lines
     `ahead` logits on (the next block's). x_start, column, steps, ahead, rest uint64.
 
     Unless stats is None, returns the run's checksum terms, summed modulo 2^64 (else 0): those
     of its steps and, when rest (< MAX_STEP) is not 0, of the step of its last `rest` logits
     padded with zero bits (masked loads), one term per pair of logits in each quarter: with
     A_j, B_j, C_j, D_j (j < VECTOR / 2) the uint64 words holding the IEEE bits of the pairs of
-    logits (2j, 2j + 1) of the step's four quarters and rol(w, k) w rotated left by k bits,
-    u_j = A_j + rol(B_j, 1) + rol(C_j, 2) + rol(D_j, 3) + kernels._PAIR_OFFSET (modulo 2^64)
-    and the term (u_j mod 2^32)·(u_j div 2^32): kernels.checksum_pairs's term, but one
-    32×32→64-bit multiply per eight logits, from the vectors loop 1 loaded anyway (10 integer
-    instructions per 32 logits with AVX-512VL's vprolq; 16 where a rotation takes two shifts
+    logits (2j, 2j + 1) of the step's four quarters, rol(w, k) w rotated left by k bits and i
+    the index in x of the step's first logit, u_j = A_j + rol(B_j, 1) + rol(C_j, 2) +
+    rol(D_j, 3) + kernels._PAIR_OFFSET + i (modulo 2^64) and the term
+    (u_j mod 2^32)·(u_j div 2^32): kernels.checksum_pairs's term, but one 32×32→64-bit
+    multiply per eight logits, from the vectors loop 1 loaded anyway (about 12 integer
+    instructions per 32 logits with AVX-512VL's vprolq; 18 where a rotation takes two shifts
     and an or). Each u_j changes with any one of its words (rotations lose no bit; 2^k·B_j
-    did, and a sign flip of 24 logits in 64 went unseen), and differently per quarter.
+    did, and a sign flip of 24 logits in 64 went unseen), differently per quarter, and i
+    makes whole steps that change places change the sum.
 
     Written in IR because the terms need the loaded vectors' lanes two by two: in a loop LLVM
     vectorises, the hash went into separate loops that read the logits again (the check then
-    cost 1.06–1.16× backward, most on blobs that stay in cache; at (512, 21, 17, 17), with
-    checksum_pairs's terms in this loop 1.05–1.07×, with these 1.04–1.06×). The
-    prefetch made both modes faster on blobs larger than the cache (backward 7.0–7.4 ms instead
-    of 7.6–7.9 ms at (8, 21, 256, 256))."""
+    cost 1.06–1.16× backward, most on blobs that stay in cache; `python -m
+    benchmarks.backward_check` gives today's). The prefetch made both modes faster on blobs
+    larger than the cache (backward 7.0–7.4 ms instead of 7.6–7.9 ms at (8, 21, 256, 256))."""
     first_class = isinstance(class_id, types.NoneType)
     hashing = not isinstance(stats, types.NoneType)
     lane, word = ir.IntType(64), ir.IntType(32)
@@ -148,12 +170,9 @@ def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id,
         zero_words = ir.Constant(words, [0] * (half // 2))
         class_ids = ir.Constant(floats, [0.0] * half)
         byte_pointer = ir.IntType(8).as_pointer()
-        masked_store = builder.module.declare_intrinsic(
-            f"llvm.masked.store.v{half}f32.p0", (), ir.FunctionType(ir.VoidType(), [
-                floats, floats.as_pointer(), word, ir.VectorType(ir.IntType(1), half)]))
-        masked_load = builder.module.declare_intrinsic(
-            f"llvm.masked.load.v{half}f32.p0", (), ir.FunctionType(floats, [
-                floats.as_pointer(), word, ir.VectorType(ir.IntType(1), half), floats]))
+        masked_store, with_alignment = _declare_masked(builder.module, "store", floats)
+        masked_load, _ = _declare_masked(builder.module, "load", floats)
+        alignment = [ir.Constant(word, 4)] if with_alignment else []
         rotate = builder.module.declare_intrinsic(
             f"llvm.fshl.v{half // 2}i64", (), ir.FunctionType(words, [words] * 3))
         prefetch = builder.module.declare_intrinsic(
@@ -162,10 +181,17 @@ def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id,
         if not first_class:
             for k in range(half):
                 class_ids = builder.insert_element(class_ids, cid, ir.Constant(word, k))
-        def add_term(total, parts):
-            # u = A + rol(B, 1) + rol(C, 2) + rol(D, 3) + _PAIR_OFFSET: rotations (vprolq),
-            # not shifts, which drop top bits (x·2^k lost the sign of 24 logits in 64)
-            g = ir.Constant(words, [int(_PAIR_OFFSET)] * (half // 2))
+
+        def add_term(total, parts, first):
+            # u = A + rol(B, 1) + rol(C, 2) + rol(D, 3) + _PAIR_OFFSET + the step's first
+            # logit's index: rotations (vprolq), not shifts, which drop top bits (x·2^k lost
+            # the sign of 24 logits in 64); the index, so that whole steps changing places
+            # (two classes' logits swapped, a map flipped) change the sum
+            key = builder.add(builder.add(x_first, first), ir.Constant(lane, int(_PAIR_OFFSET)))
+            key = builder.insert_element(ir.Constant(words, [0] * (half // 2)), key,
+                                         ir.Constant(word, 0))
+            g = builder.shuffle_vector(key, key, ir.Constant(ir.VectorType(word, half // 2),
+                                                             [0] * (half // 2)))
             for turn, part in enumerate(parts):
                 g = builder.add(g, builder.call(rotate, [part, part, ir.Constant(
                     words, [turn] * (half // 2))]) if turn else part)
@@ -183,9 +209,9 @@ def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id,
         total = builder.phi(words)
         new_total = total
         parts = []
+        at_step = builder.mul(step, ir.Constant(lane, MAX_STEP))
         for part in range(MAX_STEP // VECTOR):
-            offset = builder.add(builder.mul(step, ir.Constant(lane, MAX_STEP)),
-                                 ir.Constant(lane, part * half))
+            offset = builder.add(at_step, ir.Constant(lane, part * half))
             v = builder.load(at(x_data, x_first, offset), align=4)
             max_at, argmax_at = at(max_data, col, offset), at(argmax_data, col, offset)
             if first_class:
@@ -197,14 +223,13 @@ def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id,
                 builder.store(builder.select(greater, v, m), max_at, align=4)
                 if MASKED_STORES:
                     # (LLVM makes the max's select and store one masked store itself)
-                    builder.call(masked_store, [class_ids, argmax_at, ir.Constant(word, 4),
-                                                greater])
+                    builder.call(masked_store, [class_ids, argmax_at, *alignment, greater])
                 else:
                     a = builder.load(argmax_at, align=4)
                     builder.store(builder.select(greater, class_ids, a), argmax_at, align=4)
             parts.append(builder.bitcast(v, words))
         if hashing:
-            new_total = add_term(new_total, parts)
+            new_total = add_term(new_total, parts, at_step)
         # The lines `ahead` logits on (the next block's), into L2: read, locality 2, data.
         for line in range(0, MAX_STEP, 16):
             later = builder.gep(x_data, [builder.add(builder.add(x_first, builder.mul(
@@ -242,10 +267,10 @@ def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id,
                 inside = builder.icmp_unsigned("<", ir.Constant(ir.VectorType(word, half), [
                     part * half + k for k in range(half)]), lanes)
                 v = builder.call(masked_load, [at(x_data, x_first, builder.add(
-                    stepped, ir.Constant(lane, part * half))), ir.Constant(word, 4), inside,
+                    stepped, ir.Constant(lane, part * half))), *alignment, inside,
                     ir.Constant(floats, [0.0] * half)])
                 rest_parts.append(builder.bitcast(v, words))
-            rest_total = add_term(result, rest_parts)
+            rest_total = add_term(result, rest_parts, stepped)
             builder.branch(end)
             builder.position_at_end(end)
             final = builder.phi(words)

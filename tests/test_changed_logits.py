@@ -182,11 +182,22 @@ def test_backward_sees_changes_whose_bit_differences_cancel_in_a_plain_sum(kind,
 
 
 # Every logit of a blob, changed one at a time: each pass's checksum covers every logit, in its
-# vectorised steps and in their tails (softmax: S = 37 = a step of 32 + 5; sigmoid without
-# spatial dims: 2 blocks; sigmoid with: rows of 2051 = a chunk of 2048 + 3).
+# vectorised steps and in their tails. Softmax: S = 37 = a step of 32 + 5; runs shorter than a
+# step (S = 20); whole steps only (S = 64); without spatial dims (rows of C); a sample of
+# 1000 positions over two blocks of 936 (C = 70). Sigmoid without spatial dims: 2 blocks;
+# with: rows of 2051 = a chunk of 2048 + 3.
+def softmax_kernel(shape):
+    labels_shape = shape[:1] + shape[2:]
+    return (SoftmaxFocalLossKernel(parse_softmax_param_str(""), shape, labels_shape), shape,
+            labels_shape, shape[1])
+
+
 EVERY_LOGIT_KERNELS = {
-    "softmax NCS": lambda: (SoftmaxFocalLossKernel(parse_softmax_param_str(""), (2, 3, 37),
-                                                   (2, 37)), (2, 3, 37), (2, 37), 3),
+    "softmax NCS": lambda: softmax_kernel((2, 3, 37)),
+    "softmax NCS, short runs": lambda: softmax_kernel((3, 4, 20)),
+    "softmax NCS, whole steps": lambda: softmax_kernel((2, 3, 64)),
+    "softmax NC": lambda: softmax_kernel((50, 7)),
+    "softmax NCS, a sample over two blocks": lambda: softmax_kernel((1, 70, 1000)),
     "sigmoid indices, S == 1": lambda: (FocalLossKernel(parse_param_str(""), (2100, 4), (2100,)),
                                         (2100, 4), (2100,), 5),
     "sigmoid targets, S == 1": lambda: (FocalLossKernel(parse_param_str(""), (2100, 4),
@@ -229,9 +240,12 @@ def changes_stop_backward(kind, changed_values):
     out = np.empty_like(logits)
     kernel.forward(logits, labels)
     flat, flat_labels = logits.reshape(-1), labels.reshape(-1)
-    # Small blobs: every logit; the others: every logit near a chunk, block or row edge.
+    # Small blobs: every logit; the others: every logit near a chunk, block or row edge (and,
+    # in the softmax blob of 70 classes × 1000 positions, near its blocks' and steps' edges).
     edges = np.unique(np.concatenate([np.arange(k - 2, k + 3) for k in
-                                      (0, 2048, 2051, 4096, 4102, 8192, flat.size - 1)]))
+                                      (0, 2048, 2051, 4096, 4102, 8192, flat.size - 1)]
+                                     + [c * 1000 + np.array([31, 32, 935, 936, 959, 960, 999])
+                                        for c in (0, 1, 69)]))
     where = np.arange(flat.size) if flat.size <= 1000 else edges[(edges >= 0)
                                                                  & (edges < flat.size)]
     for i in where:
@@ -248,3 +262,24 @@ def changes_stop_backward(kind, changed_values):
             kernel.backward(logits, labels, 1.0, out)
         flat_labels[i] = kept
     kernel.backward(logits, labels, 1.0, out)     # restored: no error
+
+
+@pytest.mark.parametrize("change", ["two classes' logits swapped", "two steps of a map swapped",
+                                    "a map flipped"])
+def test_softmax_backward_sees_logits_that_changed_places(change):
+    # The softmax hash sums one term per step of 32 positions; each term holds its step's
+    # index, so a term that moves to another step's place changes the sum.
+    shape = (2, 4, 128)
+    kernel = STRUCTURED_KERNELS["softmax"](shape)
+    rng = np.random.default_rng(6)
+    logits = rng.normal(size=shape).astype(np.float32)
+    labels = rng.integers(0, shape[1], (2, 128)).astype(np.float32)
+    kernel.forward(logits, labels)
+    if change == "two classes' logits swapped":
+        logits[:, [1, 2]] = logits[:, [2, 1]]
+    elif change == "two steps of a map swapped":
+        logits[:, :, :32], logits[:, :, 32:64] = logits[:, :, 32:64].copy(), logits[:, :, :32].copy()
+    else:
+        logits[:] = logits[:, :, ::-1].copy()
+    with pytest.raises(InputError, match="changed between"):
+        kernel.backward(logits, labels, 1.0, np.empty_like(logits))

@@ -15,6 +15,7 @@ from fast_checks import (
     assert_threads_bit_identical,
     forward_backward,
 )
+from numba.core.codegen import get_host_cpu_features
 
 from focal_loss_layer import softmax_kernels
 from focal_loss_layer.errors import InputError
@@ -255,6 +256,8 @@ def test_loop_one_on_tied_and_saturated_steps():
     check_loop_one_on_tied_and_saturated_steps()
 
 
+@pytest.mark.skipif("+avx2" not in get_host_cpu_features().split(","),
+                    reason="runs code compiled for an AVX2 CPU")
 def test_loop_one_without_masked_stores(tmp_path):
     """Compiled for an AVX2 CPU (no AVX-512VL: _max_steps blends the argmax instead of storing
     it under a mask), in a fresh process and numba cache: the same checks pass."""
