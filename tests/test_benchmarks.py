@@ -35,3 +35,11 @@ def test_naive_loop_agrees_with_the_core_for_hard_targets():
     ref_loss, ref_grad = sigmoid_focal_loss_and_gradient(logits, targets, focusing_parameter=2.0, alpha=0.25)
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-9)
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-7, atol=1e-12)
+
+
+def test_versions_unpacks_another_commits_package(tmp_path):
+    """benchmarks.versions runs another commit's package from `git archive` (HEAD's here)."""
+    from benchmarks import versions
+    versions._unpack("HEAD", tmp_path)
+    assert (tmp_path / "focal_loss_layer" / "softmax_kernels.py").read_text() == (
+        versions.ROOT / "focal_loss_layer" / "softmax_kernels.py").read_text()
