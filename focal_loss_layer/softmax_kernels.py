@@ -182,16 +182,20 @@ def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id,
             for k in range(half):
                 class_ids = builder.insert_element(class_ids, cid, ir.Constant(word, k))
 
+        def splat(value, vector):
+            """value in every lane of a vector of type `vector`."""
+            one = builder.insert_element(ir.Constant(vector, [0] * vector.count), value,
+                                         ir.Constant(word, 0))
+            return builder.shuffle_vector(one, one, ir.Constant(ir.VectorType(
+                word, vector.count), [0] * vector.count))
+
         def add_term(total, parts, first):
             # u = A + rol(B, 1) + rol(C, 2) + rol(D, 3) + _PAIR_OFFSET + the step's first
             # logit's index: rotations (vprolq), not shifts, which drop top bits (x·2^k lost
             # the sign of 24 logits in 64); the index, so that whole steps changing places
             # (two classes' logits swapped, a map flipped) change the sum
-            key = builder.add(builder.add(x_first, first), ir.Constant(lane, int(_PAIR_OFFSET)))
-            key = builder.insert_element(ir.Constant(words, [0] * (half // 2)), key,
-                                         ir.Constant(word, 0))
-            g = builder.shuffle_vector(key, key, ir.Constant(ir.VectorType(word, half // 2),
-                                                             [0] * (half // 2)))
+            g = splat(builder.add(builder.add(x_first, first),
+                                  ir.Constant(lane, int(_PAIR_OFFSET))), words)
             for turn, part in enumerate(parts):
                 g = builder.add(g, builder.call(rotate, [part, part, ir.Constant(
                     words, [turn] * (half // 2))]) if turn else part)
@@ -232,8 +236,8 @@ def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id,
             new_total = add_term(new_total, parts, at_step)
         # The lines `ahead` logits on (the next block's), into L2: read, locality 2, data.
         for line in range(0, MAX_STEP, 16):
-            later = builder.gep(x_data, [builder.add(builder.add(x_first, builder.mul(
-                step, ir.Constant(lane, MAX_STEP))), builder.add(ahead, ir.Constant(lane, line)))])
+            later = builder.gep(x_data, [builder.add(builder.add(x_first, at_step),
+                                                     builder.add(ahead, ir.Constant(lane, line)))])
             builder.call(prefetch, [builder.bitcast(later, byte_pointer), ir.Constant(word, 0),
                                     ir.Constant(word, 2), ir.Constant(word, 1)])
         next_step = builder.add(step, ir.Constant(lane, 1))
@@ -256,11 +260,7 @@ def _max_steps(typingctx, x, x_start, maxima, argmaxes, column, steps, class_id,
             builder.cbranch(builder.icmp_unsigned("!=", rest, ir.Constant(lane, 0)), rest_block,
                             end)
             builder.position_at_end(rest_block)
-            lanes = builder.trunc(rest, word)
-            lanes = builder.insert_element(ir.Constant(ir.VectorType(word, half), [0] * half),
-                                           lanes, ir.Constant(word, 0))
-            lanes = builder.shuffle_vector(lanes, lanes, ir.Constant(ir.VectorType(word, half),
-                                                                     [0] * half))
+            lanes = splat(builder.trunc(rest, word), ir.VectorType(word, half))
             stepped = builder.mul(count, ir.Constant(lane, MAX_STEP))
             rest_parts = []
             for part in range(MAX_STEP // VECTOR):
