@@ -48,6 +48,12 @@ CASES = [
 QUICK_SHAPES = {"sigmoid": (2, 3, 1000), "indices": (2, 3, 1000), "softmax": (2, 5, 8, 8)}
 
 
+def blob_shape(kind, shape, quick=False):
+    """A case's shape: QUICK_SHAPES' in quick mode; "large" is benchmarks.run.LARGE."""
+    from .run import LARGE
+    return QUICK_SHAPES[kind] if quick else LARGE if shape == "large" else shape
+
+
 def kernel_and_inputs(kind, shape, settings, seed=0):
     """A forward-run kernel and its (logits, labels, out): logits ~ N(0, 3²); sigmoid targets
     or class indices about POSITIVE_FRACTION positive; softmax classes, IGNORED_FRACTION
@@ -76,12 +82,11 @@ def kernel_and_inputs(kind, shape, settings, seed=0):
 
 def measure_rows(quick=False):
     """Per case, (median s without the check, median s with it, repeats), in this process."""
-    from .run import LARGE
     least = 3 if quick else 41
     rows = []
     for _, kind, shape, settings in CASES:
-        shape = QUICK_SHAPES[kind] if quick else LARGE if shape == "large" else shape
-        kernel, logits, labels, grad = kernel_and_inputs(kind, shape, settings)
+        kernel, logits, labels, grad = kernel_and_inputs(kind, blob_shape(kind, shape, quick),
+                                                         settings)
         for check in (True, False):     # (the first call of each may load its code)
             kernel.backward(logits, labels, 1.0, grad, check=check)
         # At least `least` runs each, and about a second of them: small blobs' runs are short,
@@ -101,7 +106,6 @@ def lines(quick=False):
     """The table: per case, backward without and with the check, and their ratio, from the
     process whose ratio is the median of PROCESSES fresh ones (one in quick mode), each
     measuring every case; and the range of their ratios."""
-    from .run import LARGE
     processes = 1 if quick else PROCESSES
     spawn = multiprocessing.get_context("spawn")
     runs = []
@@ -118,7 +122,7 @@ def lines(quick=False):
            f"|{'-' * 32}|{'-' * 20}|{'-' * 10}|{'-' * 12}|{'-' * 8}|{'-' * 13}|"]
     worst = 0.0
     for index, (name, kind, shape, _) in enumerate(CASES):
-        shape = QUICK_SHAPES[kind] if quick else LARGE if shape == "large" else shape
+        shape = blob_shape(kind, shape, quick)
         ratios = [run[index][1] / run[index][0] for run in runs]
         # the times of the process whose ratio is the median (the row then reads consistently)
         middle = int(np.argsort(ratios)[len(ratios) // 2])

@@ -22,22 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .backward_check import kernel_and_inputs
-from .softmax import CLASSIFIER
-from .softmax import LARGE as SOFTMAX_LARGE
+from . import backward_check
+from .backward_check import blob_shape, kernel_and_inputs
 from .timing import median_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
-# (name, layer kind, shape, settings), as benchmarks.backward_check's
-CASES = [
-    ("FocalLossLayer γ=2", "sigmoid", (2, 80, 100000), {"focusing_parameter": 2}),
-    ("SoftmaxFocalLossLayer γ=2", "softmax", SOFTMAX_LARGE,
-     {"focusing_parameter": 2, "ignore_label": 255}),
-    ("SoftmaxFocalLossLayer γ=2", "softmax", CLASSIFIER,
-     {"focusing_parameter": 2, "ignore_label": 255}),
-    ("SoftmaxFocalLossLayer γ=2", "softmax", (512, 21, 17, 17),
-     {"focusing_parameter": 2, "ignore_label": 255}),
-]
+# benchmarks.backward_check's γ = 2 rows with spatial dims or of many classes
+CASES = [case for case in backward_check.CASES
+         if case[0] in ("FocalLossLayer γ=2", "SoftmaxFocalLossLayer γ=2")]
 REPEATS = 41
 
 
@@ -45,7 +37,7 @@ def measure():
     """Per case, (median forward s, median backward s) of the package this process imports."""
     rows = []
     for _, kind, shape, settings in CASES:
-        kernel, logits, labels, grad = kernel_and_inputs(kind, shape, settings)
+        kernel, logits, labels, grad = kernel_and_inputs(kind, blob_shape(kind, shape), settings)
         kernel.backward(logits, labels, 1.0, grad)
         times = median_seconds({"forward": partial(kernel.forward, logits, labels),
                                 "backward": partial(kernel.backward, logits, labels, 1.0, grad)},
@@ -88,13 +80,15 @@ def lines(revision, rounds):
            f"{'that fwd':>8} | {'that bwd':>8} | {'fwd ×':>6} | {'bwd ×':>6} |",
            f"|{'-' * 28}|{'-' * 20}|{'-' * 9}|{'-' * 9}|{'-' * 10}|{'-' * 10}|{'-' * 8}|"
            f"{'-' * 8}|"]
-    for index, (name, _, shape, _) in enumerate(CASES):
+    for index, (name, kind, shape, _) in enumerate(CASES):
+        shape = blob_shape(kind, shape)
         this = np.median([run[index] for run in runs["this"]], axis=0) * 1e3
         that = np.median([run[index] for run in runs[revision]], axis=0) * 1e3
         out.append(f"| {name:<26} | {str(shape):<18} | {this[0]:7.2f} | {this[1]:7.2f} | "
                    f"{that[0]:8.2f} | {that[1]:8.2f} | {this[0] / that[0]:6.3f} | "
                    f"{this[1] / that[1]:6.3f} |")
-    for index, (name, _, shape, _) in enumerate(CASES):
+    for index, (name, kind, shape, _) in enumerate(CASES):
+        shape = blob_shape(kind, shape)
         spread = {version: ", ".join(f"{run[index][1] * 1e3:.2f}" for run in runs[version])
                   for version in versions}
         out.append(f"backward ms per process, {name} {shape}: this {spread['this']}; "
