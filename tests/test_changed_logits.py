@@ -147,10 +147,17 @@ def test_backward_sees_any_change_of_the_inputs_since_forward(kind, change):
     kernel.backward(logits, labels, 1.0, out, check=False)   # what the benchmark times
 
 
+def softmax_kernel(shape):
+    """(a default SoftmaxFocalLossKernel for logits of shape, the logits' shape, the labels'
+    shape, the number of classes)."""
+    labels_shape = shape[:1] + shape[2:]
+    return (SoftmaxFocalLossKernel(parse_softmax_param_str(""), shape, labels_shape), shape,
+            labels_shape, shape[1])
+
+
 STRUCTURED_KERNELS = {
     "sigmoid targets": lambda shape: FocalLossKernel(parse_param_str(""), shape, shape),
-    "softmax": lambda shape: SoftmaxFocalLossKernel(parse_softmax_param_str(""), shape,
-                                                    shape[:1] + shape[2:]),
+    "softmax": lambda shape: softmax_kernel(shape)[0],
 }
 
 
@@ -186,12 +193,6 @@ def test_backward_sees_changes_whose_bit_differences_cancel_in_a_plain_sum(kind,
 # step (S = 20); whole steps only (S = 64); without spatial dims (rows of C); a sample of
 # 1000 positions over two blocks of 936 (C = 70). Sigmoid without spatial dims: 2 blocks;
 # with: rows of 2051 = a chunk of 2048 + 3.
-def softmax_kernel(shape):
-    labels_shape = shape[:1] + shape[2:]
-    return (SoftmaxFocalLossKernel(parse_softmax_param_str(""), shape, labels_shape), shape,
-            labels_shape, shape[1])
-
-
 EVERY_LOGIT_KERNELS = {
     "softmax NCS": lambda: softmax_kernel((2, 3, 37)),
     "softmax NCS, short runs": lambda: softmax_kernel((3, 4, 20)),
