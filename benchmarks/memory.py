@@ -1,5 +1,6 @@
-"""Peak extra memory of one FocalLossLayer forward and of its backward, each measured on its own,
-in a fresh process (python -m benchmarks.memory N C S...) that prints JSON; of a
+"""The memory a FocalLossLayer keeps (its gradient buffer, made in reshape when the net is made),
+and the peak extra memory of one forward and of its backward, each measured on its own, in a
+fresh process (python -m benchmarks.memory N C S...) that prints JSON; of a
 SoftmaxFocalLossLayer with python -m benchmarks.memory softmax N C S....
 
 Counted: what the layer allocates in the pass (anything it kept from forward to backward
@@ -54,12 +55,16 @@ def measure(shape, kind="sigmoid"):
     small = _filled_net((2, 3, 5), kind)
     small.forward()
     small.backward()
-    net = _filled_net(shape, kind)
+    gc.collect()
+    tracemalloc.start()
+    net = _filled_net(shape, kind)     # Caffe's own blobs are not numpy allocations
+    kept = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
     for blob in net.blobs.values():
         blob.diff[...] = 0
     k = layer_index(net, "focal")
     gc.collect()
-    result = {"logits_bytes": int(np.prod(shape)) * 4}
+    result = {"logits_bytes": int(np.prod(shape)) * 4, "kept_bytes": kept}
     for name, run in (("forward", lambda: net._forward(k, k)),
                       ("backward", lambda: net._backward(k, k))):
         result[name] = _peak_extra(run)

@@ -1,27 +1,26 @@
-"""The fast path of FocalLossLayer: compiled passes (focal_loss_layer.kernels) over the logits,
+"""The fast path of FocalLossLayer: the compiled pass (focal_loss_layer.kernels) over the logits,
 split across threads for large blobs. BlockedKernel, the machinery around a pass (threads,
-scratch, per-block sums, normaliser, input checks), also runs SoftmaxFocalLossLayer's
-(focal_loss_layer.softmax_fast).
+scratch, per-block sums, normaliser, input checks, the kept gradient), also runs
+SoftmaxFocalLossLayer's (focal_loss_layer.softmax_fast).
 
     kernel = FocalLossKernel(params, logits_shape, labels_shape)
-    loss = kernel.forward(logits, labels)                  # loss, counts, input checks
-    kernel.backward(logits, labels, loss_weight, out)      # out = ∂(loss_weight·loss)/∂x
+    loss = kernel.forward(logits, labels)       # the loss; keeps its gradient (input checks)
+    kernel.backward(loss_weight, out)           # out = ∂(loss_weight·loss)/∂x, a scaled copy
 
 logits: (N, C, *spatial) float32; labels: either label form (focal_loss_layer.labels); out:
 C-contiguous float32 of the logits' size (Caffe's bottom diff). The results equal
-focal_loss_layer.core.sigmoid_focal_loss_and_gradient's to float32 rounding (tests/test_fast.py). Bad inputs
-raise the same InputError messages as labels.check_labels and check_finite: numpy looks for them
-only after the kernel flagged some, so valid inputs are read once.
+focal_loss_layer.core.sigmoid_focal_loss_and_gradient's to float32 rounding (tests/test_fast.py).
+Bad inputs raise the same InputError messages as labels.check_labels and check_finite: numpy
+looks for them only after the pass flagged some, so valid inputs are read once.
 
-Backward recomputes the gradient from the logits instead of keeping it from forward: forward
-writes nothing the size of the logits (Caffe's contract: no bottom diff before backward), and
-backward writes each gradient value once, already scaled, straight into the diff. Recomputing
-trusts that the logits (and labels) are still forward's: both passes add up a hash of the bits
-of every input they read (kernels.checksum_pairs into STAT_CHECKSUM, an exact integer sum), and
-backward raises InputError when its sum differs from forward's (an in-place layer on a view of
-the logits declared after the loss rewrites them in between).
-Memory: per thread a scratch of 5 × BLOCK floats (160 KB) and, without spatial dims, weights
-tiled to BLOCK + C entries; nothing the size of the logits.
+Forward computes the loss and the gradient of the summed loss in one pass and keeps the gradient
+in a float32 buffer the size of the logits, made with the kernel (in the layer's reshape) and
+reused; backward multiplies it by loss_weight / normalizer into the diff and reads no input.
+Caffe's own losses do the same (SigmoidCrossEntropyLoss keeps sigmoid_output_, SoftmaxWithLoss
+prob_): the gradient is forward's whatever happens to the logits in between (an in-place layer
+on a view of them, declared after the loss), by construction.
+Memory: that buffer, and per thread a scratch of 6 × BLOCK floats (192 KB) and, without spatial
+dims, weights tiled to BLOCK + C entries.
 """
 import math
 from typing import Optional, Tuple
@@ -32,7 +31,7 @@ from . import kernels
 from .core import normalizer_from_counts
 from .errors import InputError
 from .labels import INDICES, anchor_view, check_label_form, check_labels
-from .params import FocalLossParams
+from .params import FLT_MAX, FocalLossParams
 from .threads import run_split, thread_limit
 
 # Below this many logits one thread does the work: handing a block range to another thread costs
@@ -56,17 +55,20 @@ class BlockedKernel:
     """What the fast paths share: a compiled pass run over blocks of the logits, the blocks split
     into contiguous ranges across threads, each thread with a scratch placed at the logits' page
     offset; per-block sums (kernels.STAT_*) added in a fixed order; the loss and normaliser from
-    them, and the input checks when the pass flagged something.
+    them, the input checks when the pass flagged something, and the kept gradient.
 
     A subclass's __init__ sets params (normalization, ignore_label), form and num_classes (for
     check_labels), counts_shape (normalizer_from_counts' shape), size (the logits' count),
+    gradient_bound (a bound on |dℓ/dx| per logit from the settings: max weight × (1 + γ)),
     _pass_function and _arguments (the pass's arguments after the block range), then calls
     _plan."""
 
     def _plan(self, blocks: int, scratch_rows: int, block: int, threads: Optional[int]) -> None:
         self.normalizer: Optional[float] = None    # from the last forward's counts
-        self._forward_checksum: Optional[float] = None    # of the last forward's inputs
-        self._stats = np.zeros((blocks, kernels.STATS_COLUMNS))
+        # ∂(Σ ℓ)/∂x of the last forward, before loss_weight and the normaliser: what backward
+        # scales into the diff.
+        self.gradient = np.empty(self.size, np.float32)
+        self._stats = np.zeros((blocks, kernels.NUM_STATS))
         self._scratch_shape = (scratch_rows, block)
         if threads is None:
             threads = thread_limit() if self.size >= PARALLEL_MIN_SIZE else 1
@@ -78,66 +80,76 @@ class BlockedKernel:
 
     def forward(self, logits: np.ndarray, labels: np.ndarray,
                 normalizer: Optional[float] = None) -> float:
-        """The loss; keeps the normalizer for backward. Writes nothing but the kernel's own
-        per-block sums. InputError on non-finite logits or bad labels.
+        """The loss; keeps its gradient and normaliser for backward. Writes nothing of the
+        caller's. InputError on non-finite logits, bad labels, or a loss beyond float32's range.
 
         normalizer: a divisor given from outside (e.g. the positives of a whole FPN batch), used
         as max(normalizer, 1) instead of params.normalization's; finite and >= 0 (the caller's
         to check)."""
         self.normalizer = None              # until this pass completes without an error
-        stats = self._stats
-        self._pass(logits, labels, None, np.float32(0), stats)
-        loss, positives, valid, bad, checksum = _totals(stats)
+        self._pass(logits, labels)
+        loss, positives, valid, bad = _totals(self._stats)
         if math.isnan(loss):
-            # NaN marks a non-finite logit (or label); a finite-logit overflow to inf is a loss,
-            # not an error.
+            # NaN marks a non-finite logit (finite settings and logits make no NaN loss).
             check_finite(logits)
         if bad:
             check_labels(labels, self.form, self.num_classes, self.params.ignore_label)
-            raise AssertionError("kernel flagged labels that check_labels allows")
-        if math.isnan(loss):
-            raise AssertionError("kernel marked a non-finite logit that check_finite does not find")
-        self.normalizer = (max(1.0, normalizer) if normalizer is not None else
-                           normalizer_from_counts(self.params.normalization, self.counts_shape,
-                                                  valid, positives))
-        self._forward_checksum = checksum
-        return loss / self.normalizer
+        divisor = (max(1.0, normalizer) if normalizer is not None else
+                   normalizer_from_counts(self.params.normalization, self.counts_shape,
+                                          valid, positives))
+        if not abs(loss / divisor) <= FLT_MAX:
+            raise InputError(self._overflow_message("loss", loss / divisor, logits))
+        self.normalizer = divisor
+        return loss / divisor
 
-    def backward(self, logits: np.ndarray, labels: np.ndarray, loss_weight: float,
-                 out: np.ndarray, check: bool = True) -> None:
-        """out[...] = ∂(loss_weight·loss)/∂x for the logits and labels of the last forward,
-        recomputed and written once, in float32. out: C-contiguous float32 of the logits' size
-        (e.g. Caffe's bottom diff); written in place, never copied.
-
-        check: the pass adds up the inputs' bits as forward did (kernels.STAT_CHECKSUM) and
-        InputError is raised if the logits or labels changed since forward (out then holds the
-        gradient of the changed ones). False skips it (benchmarks.backward_check measures what
-        it costs)."""
+    def backward(self, loss_weight: float, out: np.ndarray) -> None:
+        """out[...] = ∂(loss_weight·loss)/∂x of the last forward: its kept gradient times
+        loss_weight / normalizer, in float32. out: C-contiguous float32 of the logits' size (e.g.
+        Caffe's bottom diff); written in place, never copied. InputError where the settings and
+        loss_weight make the gradient overflow float32."""
         if self.normalizer is None:
             raise RuntimeError(
                 f"{type(self).__name__}.backward needs a forward that completed first")
+        scale = loss_weight / self.normalizer
         grad = _flat_view(out, self.size)
-        stats = self._stats if check else None
-        self._pass(logits, labels, grad, np.float32(loss_weight / self.normalizer), stats)
-        if check and _totals(stats)[kernels.STAT_CHECKSUM] != self._forward_checksum:
-            raise InputError(CHANGED_SINCE_FORWARD)
+        if max(1.0, abs(scale)) * self.gradient_bound <= FLT_MAX:
+            # Within the bound every value is finite by construction: no check, no read.
+            np.multiply(self.gradient, np.float32(scale), out=grad)
+            return
+        with np.errstate(over="ignore", invalid="ignore"):     # the error below says it
+            np.multiply(self.gradient, np.float32(scale), out=grad)
+        if not np.isfinite(grad).all():
+            raise InputError(self._overflow_message(
+                f"gradient (of the summed loss, times loss_weight / normalizer = {scale:.7g})",
+                math.inf, None))
 
-    def _pass(self, logits, labels, grad, grad_scale, stats) -> None:
+    def _overflow_message(self, what: str, value: float, logits: Optional[np.ndarray]) -> str:
+        """Why finite settings and logits gave a {what} beyond float32's range."""
+        weight = self.gradient_bound / (1.0 + self.params.focusing_parameter)
+        largest = "" if logits is None else (
+            f", the largest |logit| {np.abs(logits).max().item():.7g}")
+        return (
+            f"the {what} overflows float32 (it is {value:.7g}; float32's largest is "
+            f"{FLT_MAX:.7g}): settings and logits are finite but too large together: the "
+            f"largest class weight (class_balances × alpha) {weight:.7g}, focusing_parameter "
+            f"{self.params.focusing_parameter:.7g}{largest}. A per-logit loss is up to weight × "
+            "(|logit| + 0.7) and its gradient up to weight × (1 + focusing_parameter): lower the "
+            "largest class_balances weight or loss_weight, or check the logits' scale")
+
+    def _pass(self, logits, labels) -> None:
         """The compiled pass over every block, the block ranges split across threads."""
         x, t = _flat(logits), _flat(labels)
         if not self._per_thread:
-            # The arrays the kernel writes sit at the logits' offset within a page: when a store
-            # lands a little ahead of a later load modulo 4096, the CPU takes the load for a read
-            # of the stored data and waits ("4K aliasing"), measured 5× slower here. Made once:
-            # a Caffe blob keeps its memory while its shape stays, and a new shape makes a new
-            # kernel. Caffe's diff has its own page offset (malloc's choice for small blobs), so
-            # backward stages the gradient here and copies it out (kernels._copy_out).
+            # The scratch sits at the logits' offset within a page: when a store lands a little
+            # ahead of a later load modulo 4096, the CPU takes the load for a read of the stored
+            # data and waits ("4K aliasing"), measured 5× slower here. Made once: a Caffe blob
+            # keeps its memory while its shape stays, and a new shape makes a new kernel.
             page_offset = x.ctypes.data % _PAGE
             self._per_thread = [
                 (_empty_at_page_offset(page_offset, math.prod(self._scratch_shape))
                  .reshape(self._scratch_shape), first, stop) + self._arguments
                 for first, stop in self._ranges]
-        head = (x, t, grad, grad_scale, stats)
+        head = (x, t, self.gradient, self._stats)
         run_split(self._pass_function, [head + tail for tail in self._per_thread])
 
 
@@ -168,23 +180,21 @@ class FocalLossKernel(BlockedKernel):
             w_pos, w_neg, *_tiles(w_pos, w_neg, inner, self.size), num_classes, inner,
             self.form == INDICES, *gamma_arguments(params.focusing_parameter),
             *ignore_arguments(params.ignore_label), np.float32(params.label_smoothing))
+        self.gradient_bound = gradient_bound(weights * max(a_pos, a_neg), params.focusing_parameter)
         self._plan(-(-self.size // kernels.BLOCK), kernels.SCRATCH_ROWS, kernels.BLOCK, threads)
 
 
 def _totals(stats: np.ndarray) -> list:
-    """The per-block sums (stats rows) added up in a fixed order. (The checksums are integers
-    below 2^32: their float64 total is exact.)"""
+    """The per-block sums (stats rows) added up in a fixed order."""
     return (stats[0] if len(stats) == 1 else stats.sum(axis=0)).tolist()
 
 
-CHANGED_SINCE_FORWARD = (
-    "bottom[0] (logits) or bottom[1] (labels) changed between this loss layer's forward and its "
-    "backward: the gradient would not be that of the loss forward computed. Likely cause: an "
-    "in-place layer (ReLU, Dropout, Scale, ...) on a Flatten or Reshape view of the logits, "
-    "declared after this loss, rewrites them in between (the view shares their memory; Caffe's "
-    "own loss layers keep their forward results, this one keeps nothing the size of the logits). "
-    "Fix: declare that layer before the loss, give it a top of its own (not in place), or feed "
-    "it a copy of the logits")
+def gradient_bound(weights: np.ndarray, gamma: float) -> float:
+    """max(weights) × (1 + γ), float64: no |dℓ/dx| of either loss, nor any float32 value the
+    passes compute it from, exceeds it (sigmoid: |dℓ±/dx| ≤ 1 + γ/e; softmax: |dℓ/dx_y| ≤
+    1 + γ/e and s_j·p·(−log p)/R ≤ 1 for j ≠ y; each times the weight). While it is within
+    float32's range the kept gradient is finite by construction."""
+    return float(np.max(weights, initial=0.0)) * (1.0 + gamma)
 
 
 def gamma_arguments(gamma: float):

@@ -1,7 +1,15 @@
-"""Compiled (numba) kernels of the fast path: a forward pass for the loss, the normaliser's counts
-and the input checks; a backward pass that writes the scaled gradient.
+"""All of the layers' compiled (numba) code: the float32 math both losses share, the sigmoid pass
+(FocalLossLayer) and the softmax pass (SoftmaxFocalLossLayer). Each pass computes, in one go over
+the logits, the loss's per-block sums and the gradient of the summed loss, which the layer keeps
+for backward (focal_loss_layer.fast).
 
-The formulas are focal_loss_layer.core's. Per logit x, with e = exp(−|x|) and l = log1p(e):
+One module, importing nothing else of this package, because numba's on-disk cache stamps a
+compiled function with the one file that defines it: with every helper a pass inlines in this
+file, an edit of any of them (or an upgrade, which replaces the file; numba also keys its cache
+on its own version) recompiles the passes, and stale machine code cannot be loaded. Only numba's
+public API is used (@njit and its documented options, scalar .view for bit casts).
+
+The sigmoid formulas are focal_loss_layer.core's. Per logit x, with e = exp(−|x|), l = log1p(e):
 
     −log(1−p) = softplus(x)  = max(x, 0) + l        p = 1/(1+e) if x ≥ 0 else e/(1+e)
     −log p    = softplus(−x) = max(−x, 0) + l       q = 1 − p = e/(1+e) if x ≥ 0 else 1/(1+e)
@@ -9,53 +17,39 @@ The formulas are focal_loss_layer.core's. Per logit x, with e = exp(−|x|) and 
     ℓ⁻ = p^γ·(−log(1−p))       dℓ⁻/dx =  p^γ·(p + γ·q·(−log(1−p)))
     ℓ  = c⁺·ℓ⁺ + c⁻·ℓ⁻         c⁺ = v·w_c·a⁺·t',  c⁻ = v·w_c·a⁻·(1−t'),  t' = t(1−ε) + ε/2
 
-with v = 0 for an ignored logit, 1 otherwise. One exp and one log1p serve both terms; an integer
-γ ≤ 4 raises p and q to the power by multiplication, any other γ by exp(−γ·softplus(∓x)) as the
-core does. Everything per logit is float32 arithmetic written so that LLVM vectorises it (AVX2:
-8 logits per instruction): exp and log1p are evaluated by polynomials here instead of libm calls,
-which LLVM cannot vectorise, and the loops hold no branches, only selects. The small helpers are
-inlined by numba (inline="always"): left to LLVM, they are inlined only after the vectoriser ran.
+with v = 0 for an ignored logit, 1 otherwise. The softmax formulas are
+focal_loss_layer.softmax_core's (see softmax_pass). One exp and one log1p serve both terms; an
+integer γ ≤ 4 raises p and q to the power by multiplication, any other γ by exp(−γ·softplus(∓x)).
+Everything per logit is float32 arithmetic written so that LLVM vectorises it (AVX2: 8 logits
+per instruction): exp and log1p are polynomials here instead of libm calls, which LLVM cannot
+vectorise, and the loops hold no branches, only selects. The small helpers are inlined by numba
+(inline="always"): left to LLVM, they are inlined only after the vectoriser ran.
 
-Layout: logits are viewed as (N, C, S), S = product of the spatial dims, flattened C-order. Work is
-cut into blocks of BLOCK logits; threads take disjoint block ranges (focal_pass releases the GIL).
-When S > 1, a block is walked in segments that each lie in one (n, c) row, so the class and its
-weights are constants and the logits and labels are contiguous; when S == 1 the class cycles along
-the block, and weights come from arrays tiled with period C. Per-block sums (loss, positives,
-valid count, bad labels) go to one row of `stats` each, summed afterwards in a fixed order: the
-result does not depend on the number of threads. A non-finite logit makes its block's loss NaN,
-which is how it is detected.
+Work is cut into blocks; threads take disjoint block ranges (the passes release the GIL). Per-block
+sums (loss, positives, valid count, bad labels: STAT_*) go to one row of `stats` each, summed
+afterwards in a fixed order, so the results do not depend on the number of threads. A non-finite
+logit makes its block's loss NaN, which is how it is detected.
 
-Both modes also add up a hash of the IEEE bits of every logit and label they read
-(checksum_pairs of each chunk of CHECKSUM_CHUNK logits, right after the main loop computed it,
-while it is in L1), modulo 2^32, into stats[b, STAT_CHECKSUM]: an integer sum, exact in any
-order, so forward's and backward's agree to the bit on unchanged inputs whatever the compiler
-did (their float losses need not: FMA contraction may differ between the two compiled modes).
-fast.BlockedKernel.backward compares them to see logits or labels that changed since forward.
-
-Numba compiles focal_pass once per machine for each γ path and mode (forward, backward; about 9 s
-each on 2 cores) and caches the machine code, keyed on every source it is built from
-(focal_loss_layer.compiled_cache); later processes load it in < 1 s.
+Each pass is compiled once per machine for each γ path (about 10 s on 2 cores) and its machine
+code cached on disk where numba finds a writable folder (NUMBA_CACHE_DIR, `__pycache__` beside
+this file, or the user's cache folder); later processes load it in < 1 s. Where none is writable
+(a read-only install run by a user without a home), the passes compile in memory for the process,
+with one warning.
 """
+import warnings
+
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
-from .compiled_cache import cache_compiled_code
-
-BLOCK = 8192            # logits per block: a thread's float32 scratch (5 × 32 KB) stays in L2
-# Per-block sums (stats columns): loss (NaN if a logit is not finite), positives Σ t·v,
-# valid count Σ v, bad labels, each summed from a scratch row; then the checksum of the inputs.
+BLOCK = 8192            # logits per sigmoid block: a thread's float32 scratch (6 × 32 KB) in L2
+# Per-block sums (stats columns, and the scratch rows they are summed from): loss (NaN if a logit
+# is not finite), positives Σ t·v, valid count Σ v, bad labels.
 STAT_LOSS, STAT_POSITIVES, STAT_VALID, STAT_BAD_LABELS = range(4)
 NUM_STATS = 4
-STAT_CHECKSUM = NUM_STATS
-STATS_COLUMNS = NUM_STATS + 1
-SCRATCH_ROWS = NUM_STATS + 1   # a thread's scratch: one row per sum, one for expanded labels
-# Backward (no sums) stages a block's gradient in row 0, at the logits' page offset, and copies it
-# out: written straight into Caffe's diff, whose page offset relative to the logits' is malloc's
-# choice, the stores stalled the logits' loads ("4K aliasing", 2× on small blobs).
-STAGE_ROW = 0
-CHECKSUM_CHUNK = 2048   # logits per checksum_pairs call in the segments: hashed while in L1
+# Sigmoid scratch rows after the sums: each logit's sample label (S == 1 with class indices) and
+# the block's gradient, staged at the logits' page offset and copied out (_copy_out).
+ROW_LABELS, ROW_STAGE = NUM_STATS, NUM_STATS + 1
+SCRATCH_ROWS = NUM_STATS + 2
 MAX_MULTIPLIED_GAMMA = 4  # integer γ up to this is raised to by multiplication
 
 _F = np.float32
@@ -71,112 +65,44 @@ _EXP_MIN = _F(-87.33)   # below, exp underflows float32's normal range: returned
 # log1p(u) = 2·atanh(s), s = u/(2+u) ∈ [0, 1/3] for u ∈ [0, 1]: 2s·Σ s^2k/(2k+1), 8 terms leave a
 # relative error below 2e-9, and small u keep full relative precision (no 1 + u is rounded).
 _ATANH = tuple(_F(1.0 / (2 * k + 1)) for k in range(1, 8))
+_MANTISSA, _ONE_BITS = np.int32(0x007FFFFF), np.int32(0x3F800000)
 
 # float32 arithmetic only; no 'reassoc' (it would undo the Cody–Waite split) and no 'nnan'/'ninf'
 # (non-finite logits must be seen). Sums that need reassociation to vectorise are in _sum.
 _MATH = dict(error_model="numpy", fastmath={"contract", "afn", "arcp", "nsz"})
+_PASS = dict(nogil=True, error_model="numpy")
+
+_warning = {"given": False}     # one warning per process, however many passes fall back
 
 
-@intrinsic
-def _float32_from_bits(typingctx, bits):
-    """The float32 whose IEEE bits are the int32 `bits` (a vectorisable bitcast)."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
-    return types.float32(types.int32), codegen
+def _cached_njit(function):
+    """njit(**_PASS) with numba's on-disk cache, or without it, after one RuntimeWarning, where
+    numba finds no writable cache folder (njit(cache=True) raises RuntimeError then)."""
+    try:
+        return njit(cache=True, **_PASS)(function)
+    except RuntimeError as error:     # numba: "cannot cache function ...: no locator available"
+        if not _warning["given"]:
+            _warning["given"] = True
+            warnings.warn(
+                f"focal_loss_layer: no writable folder for numba's cache ({error}); the kernels "
+                "are compiled in memory for this process (about 10 s per γ path). Set "
+                "NUMBA_CACHE_DIR to a writable folder to compile them once.", RuntimeWarning,
+                stacklevel=2)
+        return njit(**_PASS)(function)
 
 
-@intrinsic
-def _bits_of_float32(typingctx, value):
-    """The int32 IEEE bits of float32 `value` (a vectorisable bitcast)."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-    return types.int32(types.float32), codegen
+# --- float32 math shared by both passes ----------------------------------------------------------
 
-
-_MIX_OFFSET = np.uint32(0x9E3779B9)   # odd, irregular bits: round numbers do not stay round
+@njit(inline="always")
+def _float32_from_bits(bits):
+    """The float32 whose IEEE bits are the int32 `bits` (a bit cast, which vectorises)."""
+    return np.int32(bits).view(np.float32)
 
 
 @njit(inline="always")
-def _mix(h):
-    """(h XOR h >> 16 + _MIX_OFFSET)² modulo 2^32 for uint32 h: one multiply (a stronger hash,
-    murmur3's fmix32, cost 15 to 50 % of backward here), after which a change of h changes the
-    result by an amount that depends on h's other bits, high and low."""
-    h = np.uint32(np.uint32(h ^ (h >> np.uint32(16))) + _MIX_OFFSET)
-    return np.uint32(h * h)
-
-
-@njit(inline="always")
-def checksum_add(total, x, label):
-    """total + _mix(IEEE bits of float32 x + those of label), modulo 2^32 (uint32): a sum of
-    integers, the same in any order. Mixed, not the bits themselves: an in-place layer's
-    elementwise change moves the bits by structured amounts that cancel in a plain sum (see
-    checksum_pairs, which uses this for an odd last logit; the softmax pass without spatial
-    dims, for each logit)."""
-    return np.uint32(total + _mix(np.uint32(np.uint32(_bits_of_float32(x))
-                                            + np.uint32(_bits_of_float32(label)))))
-
-
-@intrinsic
-def _two_words(typingctx, array, index):
-    """The uint64 whose low and high halves are the IEEE bits of float32 array[index] and
-    array[index + 1] (one 8-byte load; a vectorisable bitcast)."""
-    def codegen(context, builder, signature, args):
-        data = context.make_array(signature.args[0])(context, builder, args[0]).data
-        pointer = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(64).as_pointer())
-        return builder.load(pointer, align=4)
-    return types.uint64(array, index), codegen
-
-
-_PAIR_OFFSET = np.uint64(0x9E3779B97F4A7C15)
-_LOW_HALF = np.uint64(0xFFFFFFFF)
-
-
-@njit
-def checksum_pairs(x, x_start, labels, label_start, count):
-    """The checksum of logits x[x_start:][:count] with labels[label_start:][:count] (uint32;
-    labels None: of x alone, as if the labels were 0):
-    with h_k = IEEE bits of x[x_start + k] + those of labels[label_start + k] (per 32-bit word),
-    for each pair of neighbours (k, k + 1), k even, the 64-bit g = h_k + 2^32·h_{k+1} +
-    _PAIR_OFFSET, and Σ (g mod 2^32)·(g div 2^32) modulo 2^64, folded to 32 bits; an odd last
-    logit adds checksum_add's term. One 32×32→64-bit multiply per two logits (vpmuludq, one
-    instruction for 8 logits), where checksum_add takes a 32-bit multiply (two) per logit.
-
-    The product makes a change of one word move the sum by an amount that depends on its
-    neighbour's bits, so the structured changes of an in-place layer do not cancel as in a
-    plain sum of bits (a sign flip adds 2^31 to a word, so an even count of them adds 0
-    modulo 2^32; ×2^k adds k·2^23). What it still misses: changes that only permute equal
-    (logit, label) pairs' values between pairs with equal neighbours (two equal-magnitude
-    logits swapping signs), and by coincidence; `python -m benchmarks.checksum_misses` counts
-    the misses per 100000 random blobs: none for N(0, 1) logits of 12 or 512 values under
-    negation, ×2, ×0.5, ReLU, abs, round, one sign flipped or two signs swapped (at random
-    positions); on logits rounded to multiples of 0.5, 12 values: negation 2, abs 33, two
-    signs swapped 1465 (512 values: 1547).
-
-    A loop of its own, run after the pass's main loop over the same logits: inside that loop
-    the hash's registers made LLVM spill and the check cost 19 % of backward. The passes run it
-    over chunks of CHECKSUM_CHUNK logits right after computing them, while they are in L1
-    (after a whole 8192-logit block, read again from L2, the check cost 1.05–1.19× backward,
-    `python -m benchmarks.backward_check`); the softmax pass sums terms of the same kind, one
-    per eight logits, inside its first loop (softmax_kernels._max_steps)."""
-    xs, ls = np.uint64(x_start), np.uint64(label_start)
-    total = np.uint64(0)
-    for k in range(count // 2):
-        j = np.uint64(2 * k)
-        g = _two_words(x, xs + j) + _PAIR_OFFSET
-        if labels is not None:
-            g += _two_words(labels, ls + j)
-        total += (g & _LOW_HALF) * (g >> np.uint64(32))
-    folded = fold_pair_sum(total)
-    if count % 2:
-        j = np.uint64(count - 1)
-        folded = checksum_add(folded, x[xs + j], _ZERO if labels is None else labels[ls + j])
-    return folded
-
-
-@njit(inline="always")
-def fold_pair_sum(total):
-    """A uint64 sum of pair terms folded to 32 bits, as checksum_pairs does."""
-    return np.uint32(np.uint32(total) + np.uint32(total >> np.uint64(32)) * _MIX_OFFSET)
+def _bits_of_float32(value):
+    """The int32 IEEE bits of float32 `value`."""
+    return np.float32(value).view(np.int32)
 
 
 @njit(inline="always", **_MATH)
@@ -204,6 +130,21 @@ def log1p_unit(u):
 
 
 @njit(inline="always", **_MATH)
+def log_normal(v):
+    """log(v) for a normal positive float32 v: v = 2^e·f, f ∈ [1, 2), log v = e·ln2 + log1p(f − 1)."""
+    bits = _bits_of_float32(v)
+    e = _F((bits >> np.int32(23)) - np.int32(127))
+    f = _float32_from_bits((bits & _MANTISSA) | _ONE_BITS)
+    return e * _LN2_HI + (e * _LN2_LO + log1p_unit(f - _ONE))
+
+
+@njit(inline="always", **_MATH)
+def log1p_to(u):
+    """log(1 + u) for float32 u ∈ [0, C]: full relative precision for small u."""
+    return log1p_unit(min(u, _ONE)) if u <= _ONE else log_normal(_ONE + u)
+
+
+@njit(inline="always", **_MATH)
 def _powers(p, q, minus_log_p, minus_log_q, int_gamma, real_gamma):
     """(p^γ, (1−p)^γ). real_gamma is None for an integer γ = int_gamma ≤ 4 (selects of products),
     else float32 γ (exp(−γ·softplus)). numba compiles each case separately and drops the other."""
@@ -216,6 +157,17 @@ def _powers(p, q, minus_log_p, minus_log_q, int_gamma, real_gamma):
         return pg, qg
     return exp_nonpositive(-real_gamma * minus_log_p), exp_nonpositive(-real_gamma * minus_log_q)
 
+
+@njit(error_model="numpy", fastmath={"reassoc", "nsz"})
+def _sum(values, count):
+    """Σ values[:count] in float64, reassociated so that it vectorises; NaN propagates."""
+    total = 0.0
+    for i in range(count):
+        total += np.float64(values[i])
+    return total
+
+
+# --- the sigmoid pass ----------------------------------------------------------------------------
 
 @njit(inline="always", **_MATH)
 def focal_element(x, c_pos, c_neg, gamma, int_gamma, real_gamma):
@@ -258,163 +210,61 @@ def _label_terms(v, class_id, num_classes, has_ignore, ignore, smoothing):
 
 
 @njit(inline="always", **_MATH)
-def _store(scratch, k, xi, loss, t, valid, bad):
+def _store(scratch, k, xi, loss, d, t, valid, bad):
     """Scratch column k: ℓ (NaN if the logit is not finite, so that the block's sum is NaN),
-    t·v, v, bad. Kept per logit and summed afterwards: running sums in the loop would stop LLVM
-    from vectorising it. k is unsigned: a signed index that LLVM cannot prove ≥ 0 gets numba's
-    negative-index wraparound, which also stops it."""
-    scratch[0, k] = loss if abs(xi) <= _FLT_MAX else _NAN
-    scratch[1, k] = t
-    scratch[2, k] = valid
-    scratch[3, k] = bad
+    t·v, v, bad, dℓ/dx. Kept per logit and summed afterwards: running sums in the loop would
+    stop LLVM from vectorising it. k is unsigned: a signed index that LLVM cannot prove ≥ 0
+    gets numba's negative-index wraparound, which also stops it."""
+    scratch[STAT_LOSS, k] = loss if abs(xi) <= _FLT_MAX else _NAN
+    scratch[STAT_POSITIVES, k] = t
+    scratch[STAT_VALID, k] = valid
+    scratch[STAT_BAD_LABELS, k] = bad
+    scratch[ROW_STAGE, k] = d
 
 
 @njit(**_MATH)
-def _row_segment(x, labels, grad, grad_scale, stats, scratch, base, start, stop, label_offset,
-                 w_pos, w_neg, class_id, num_classes, gamma, int_gamma, real_gamma, has_ignore,
-                 ignore, smoothing):
+def _row_segment(x, labels, scratch, base, start, stop, label_offset, w_pos, w_neg, class_id,
+                 num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore, smoothing):
     """Logits start..stop of one (n, c) row: weights constant, labels[i + label_offset];
     class_id None for per-class targets, else the row's class id c + 1 (index labels).
-    Fills scratch[:, i − base] (see _store) in forward (grad None), and grad[i] =
-    grad_scale·dℓ/dx unless grad is None. Returns the segment's checksum unless stats is None
-    (then 0): checksum_pairs of each CHECKSUM_CHUNK logits (and labels), added."""
-    checksum = np.uint32(0)
-    for first in range(start, stop, CHECKSUM_CHUNK):
-        end = min(stop, first + CHECKSUM_CHUNK)
-        for i in range(first, end):
-            xi = x[i]
-            label = labels[i + label_offset]
-            valid, t, bad, smooth_pos, smooth_neg = _label_terms(
-                label, class_id, num_classes, has_ignore, ignore, smoothing)
-            loss, d = focal_element(xi, w_pos * smooth_pos, w_neg * smooth_neg,
-                                    gamma, int_gamma, real_gamma)
-            if grad is not None:
-                scratch[STAGE_ROW, np.uint64(i - base)] = d * grad_scale
-            else:
-                _store(scratch, np.uint64(i - base), xi, loss, t, valid, bad)
-        if stats is not None:
-            checksum = np.uint32(checksum + checksum_pairs(x, first, labels, first + label_offset,
-                                                           end - first))
-    return checksum
+    Fills scratch[:, i − base] (see _store)."""
+    for i in range(start, stop):
+        xi = x[i]
+        valid, t, bad, smooth_pos, smooth_neg = _label_terms(
+            labels[i + label_offset], class_id, num_classes, has_ignore, ignore, smoothing)
+        loss, d = focal_element(xi, w_pos * smooth_pos, w_neg * smooth_neg,
+                                gamma, int_gamma, real_gamma)
+        _store(scratch, np.uint64(i - base), xi, loss, d, t, valid, bad)
 
 
 @njit(**_MATH)
-def _cycle_segment(x, labels, grad, grad_scale, stats, scratch, start, stop, tile_start, tiles,
-                   row_tile, first_row, num_classes, gamma, int_gamma, real_gamma, has_ignore,
-                   ignore, smoothing):
+def _cycle_segment(x, labels, scratch, start, stop, tile_start, tiles, row_tile, first_row,
+                   num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore, smoothing):
     """Logits start..stop of a block when S == 1, where the class cycles along the logits: logit i
     is class c = k mod C, k = tile_start + i − start. Its weights and id c + 1 are read from
     arrays tiled with period C, tiles = (w_pos[k mod C], w_neg[k mod C], (k mod C) + 1), so that
     the loop reads them contiguously instead of one segment per sample.
     row_tile None: per-class targets labels[i]; else labels are class indices, the sample's
-    at labels[first_row + row_tile[k]], row_tile[k] = k div C. Returns the checksum as
-    _row_segment: checksum_pairs of each CHECKSUM_CHUNK logits with their labels (class
-    indices: each logit's sample label), added."""
-    checksum = np.uint32(0)
+    at labels[first_row + row_tile[k]], row_tile[k] = k div C."""
     w_pos, w_neg, class_id = tiles
     if row_tile is not None:
         # Each logit's sample label, copied out first: read through an index inside the main
-        # loop, it would keep LLVM from vectorising (it cannot rule out that grad overlaps it).
-        expanded = scratch[NUM_STATS]
+        # loop, it would keep LLVM from vectorising (it cannot rule out that scratch overlaps).
         for j in range(stop - start):
-            expanded[j] = labels[first_row + row_tile[tile_start + j]]
-    for first in range(start, stop, CHECKSUM_CHUNK):
-        end = min(stop, first + CHECKSUM_CHUNK)
-        for i in range(first, end):
-            j = np.uint64(i - start)
-            k = np.uint64(tile_start + (i - start))
-            xi = x[i]
-            label = labels[i] if row_tile is None else scratch[NUM_STATS, j]
-            if row_tile is None:
-                terms = _label_terms(label, None, num_classes, has_ignore, ignore, smoothing)
-            else:
-                terms = _label_terms(label, class_id[k], num_classes, has_ignore, ignore,
-                                     smoothing)
-            valid, t, bad, smooth_pos, smooth_neg = terms
-            loss, d = focal_element(xi, w_pos[k] * smooth_pos, w_neg[k] * smooth_neg,
-                                    gamma, int_gamma, real_gamma)
-            if grad is not None:
-                scratch[STAGE_ROW, j] = d * grad_scale
-            else:
-                _store(scratch, j, xi, loss, t, valid, bad)
-        if stats is not None:
-            if row_tile is None:
-                part = checksum_pairs(x, first, labels, first, end - first)
-            else:
-                part = checksum_pairs(x, first, expanded, first - start, end - first)
-            checksum = np.uint32(checksum + part)
-    return checksum
-
-
-@njit(error_model="numpy", fastmath={"reassoc", "nsz"})
-def _sum(values, count):
-    """Σ values[:count] in float64, reassociated so that it vectorises; NaN propagates."""
-    total = 0.0
-    for i in range(count):
-        total += np.float64(values[i])
-    return total
-
-
-@njit(nogil=True, error_model="numpy")
-def focal_pass(x, labels, grad, grad_scale, stats, scratch, first_block, stop_block, w_pos,
-               w_neg, tiles, row_tile, num_classes, inner, index_labels, gamma, int_gamma,
-               real_gamma, has_ignore, ignore, smoothing):
-    """One pass over blocks first_block..stop_block−1 of the logits (block b = logits
-    [b·BLOCK, (b+1)·BLOCK)). Forward (grad None): per-block sums into stats[b] (see STAT_*).
-    Backward: grad = grad_scale·(c⁺·dℓ⁺/dx + c⁻·dℓ⁻/dx), and the inputs' checksum into
-    stats[b, STAT_CHECKSUM] unless stats is None (forward writes it too). numba
-    compiles each mode on its own and drops the other's work. Releases the GIL, so that threads
-    can run disjoint block ranges at once, each with its own scratch.
-
-    x: float32 (N·C·S,) logits; labels: float32, (N·C·S,) targets or (N·S,) class indices
-    (index_labels); grad: float32 like x, or None; grad_scale: float32; stats: float64
-    (ceil(x.size / BLOCK), STATS_COLUMNS), or None; scratch: float32 (SCRATCH_ROWS, BLOCK), any
-    contents; w_pos, w_neg: float32 (C,) = w_c·a⁺, w_c·a⁻; tiles, row_tile: see _cycle_segment
-    (used when S == 1; length ≥ BLOCK + C − 1); inner: S; gamma: float32 γ; int_gamma,
-    real_gamma: see _powers; ignore: float32 ignore_label, used if has_ignore; smoothing: float32 ε.
-    """
-    for b in range(first_block, stop_block):
-        base = b * BLOCK
-        stop = min(x.size, base + BLOCK)
-        checksum = np.uint32(0)
-        if inner == 1 and index_labels:
-            checksum = _cycle_segment(
-                x, labels, grad, grad_scale, stats, scratch, base, stop, base % num_classes, tiles,
-                row_tile, base // num_classes, num_classes, gamma, int_gamma, real_gamma,
-                has_ignore, ignore, smoothing)
-        elif inner == 1:
-            checksum = _cycle_segment(
-                x, labels, grad, grad_scale, stats, scratch, base, stop, base % num_classes, tiles,
-                None, 0, num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore, smoothing)
+            scratch[ROW_LABELS, j] = labels[first_row + row_tile[tile_start + j]]
+    for i in range(start, stop):
+        j = np.uint64(i - start)
+        k = np.uint64(tile_start + (i - start))
+        xi = x[i]
+        if row_tile is None:
+            terms = _label_terms(labels[i], None, num_classes, has_ignore, ignore, smoothing)
         else:
-            # Segments of one (n, c) row each: class and weights constant, logits contiguous.
-            i = base
-            while i < stop:
-                row = i // inner
-                end = min(stop, (row + 1) * inner)
-                n, c = row // num_classes, row % num_classes
-                if index_labels:
-                    # labels[n, s] for logit (n, c, s) = i: offset n·S − row·S.
-                    segment = _row_segment(
-                        x, labels, grad, grad_scale, stats, scratch, base, i, end,
-                        (n - row) * inner, w_pos[c], w_neg[c], _F(c + 1), num_classes, gamma,
-                        int_gamma, real_gamma, has_ignore, ignore, smoothing)
-                else:
-                    segment = _row_segment(
-                        x, labels, grad, grad_scale, stats, scratch, base, i, end, 0, w_pos[c],
-                        w_neg[c], None, num_classes, gamma, int_gamma, real_gamma, has_ignore,
-                        ignore, smoothing)
-                checksum = np.uint32(checksum + segment)
-                i = end
-        # numba types both branches of `a is None` for an array a: each test is on an argument
-        # that is None in the mode that must skip it.
-        if stats is not None:
-            stats[b, STAT_CHECKSUM] = np.uint32(checksum)
-            if grad is None:
-                for k in range(NUM_STATS):
-                    stats[b, k] = _sum(scratch[k], stop - base)
-        if grad is not None:
-            _copy_out(scratch[STAGE_ROW], grad, base, stop - base)
+            terms = _label_terms(scratch[ROW_LABELS, j], class_id[k], num_classes, has_ignore,
+                                 ignore, smoothing)
+        valid, t, bad, smooth_pos, smooth_neg = terms
+        loss, d = focal_element(xi, w_pos[k] * smooth_pos, w_neg[k] * smooth_neg,
+                                gamma, int_gamma, real_gamma)
+        _store(scratch, j, xi, loss, d, t, valid, bad)
 
 
 @njit(**_MATH)
@@ -433,4 +283,290 @@ def _copy_out(source, target, offset, count):
             target[np.uint64(offset) + j] = source[j]
 
 
-cache_compiled_code(focal_pass)
+@_cached_njit
+def focal_pass(x, labels, grad, stats, scratch, first_block, stop_block, w_pos, w_neg, tiles,
+               row_tile, num_classes, inner, index_labels, gamma, int_gamma, real_gamma,
+               has_ignore, ignore, smoothing):
+    """One sigmoid pass over blocks first_block..stop_block−1 of the logits (block b = logits
+    [b·BLOCK, (b+1)·BLOCK)): per-block sums into stats[b] (STAT_*) and grad = c⁺·dℓ⁺/dx +
+    c⁻·dℓ⁻/dx, the gradient of the summed loss.
+
+    Layout: logits viewed as (N, C, S), S = the product of the spatial dims. When S > 1 a block
+    is walked in segments that each lie in one (n, c) row, so the class and its weights are
+    constants and the logits and labels contiguous; when S == 1 the class cycles along the block
+    and the weights come from arrays tiled with period C (_cycle_segment). The gradient is staged
+    in the scratch, which sits at the logits' page offset, and copied out: stored straight into
+    grad, whose page offset relative to the logits' is malloc's choice, the stores stalled the
+    logits' loads ("4K aliasing", 2× on small blobs).
+
+    x: float32 (N·C·S,) logits; labels: float32, (N·C·S,) targets or (N·S,) class indices
+    (index_labels); grad: float32 like x; stats: float64 (ceil(x.size / BLOCK), NUM_STATS);
+    scratch: float32 (SCRATCH_ROWS, BLOCK), any contents; w_pos, w_neg: float32 (C,) = w_c·a⁺,
+    w_c·a⁻; tiles, row_tile: see _cycle_segment (used when S == 1; length ≥ BLOCK + C − 1);
+    inner: S; gamma: float32 γ; int_gamma, real_gamma: see _powers; ignore: float32
+    ignore_label, used if has_ignore; smoothing: float32 ε.
+    """
+    for b in range(first_block, stop_block):
+        base = b * BLOCK
+        stop = min(x.size, base + BLOCK)
+        if inner == 1 and index_labels:
+            _cycle_segment(x, labels, scratch, base, stop, base % num_classes, tiles, row_tile,
+                           base // num_classes, num_classes, gamma, int_gamma, real_gamma,
+                           has_ignore, ignore, smoothing)
+        elif inner == 1:
+            _cycle_segment(x, labels, scratch, base, stop, base % num_classes, tiles, None, 0,
+                           num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore,
+                           smoothing)
+        else:
+            i = base
+            while i < stop:
+                row = i // inner
+                end = min(stop, (row + 1) * inner)
+                n, c = row // num_classes, row % num_classes
+                if index_labels:
+                    # labels[n, s] for logit (n, c, s) = i: offset n·S − row·S.
+                    _row_segment(x, labels, scratch, base, i, end, (n - row) * inner, w_pos[c],
+                                 w_neg[c], _F(c + 1), num_classes, gamma, int_gamma, real_gamma,
+                                 has_ignore, ignore, smoothing)
+                else:
+                    _row_segment(x, labels, scratch, base, i, end, 0, w_pos[c], w_neg[c], None,
+                                 num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore,
+                                 smoothing)
+                i = end
+        for k in range(NUM_STATS):
+            stats[b, k] = _sum(scratch[k], stop - base)
+        _copy_out(scratch[ROW_STAGE], grad, base, stop - base)
+
+
+# --- the softmax pass ----------------------------------------------------------------------------
+
+SOFTMAX_BLOCK = 2048            # positions per softmax block at most
+SOFTMAX_BLOCK_LOGITS = 1 << 16  # a block's logits, 256 KB, stay in L2 between its loops
+MIN_SOFTMAX_BLOCK = 64
+# Softmax scratch rows after the sums (STAT_POSITIVES unused: 0): per position the max over the
+# classes, the first class holding it, Z − 1, x_y − m, w_y·a_y, and the gradient's two
+# coefficients (dℓ/dx_j / s_j for j ≠ y, and dℓ/dx_y).
+(ROW_MAX, ROW_ARGMAX, ROW_REST, ROW_SHIFTED_Y, ROW_WEIGHT, ROW_D_OTHER,
+ ROW_D_Y) = range(NUM_STATS, NUM_STATS + 7)
+SOFTMAX_SCRATCH_ROWS = NUM_STATS + 7
+_NO_REST = _F(1e30)     # −log(1−p) where 1 − p = 0: (1−p)^γ = exp(−γ·1e30) = 0 for γ > 0
+
+
+@njit(inline="always", **_MATH)
+def _position(scratch, col, label, z_minus_1, shifted_y, weight, top, gamma, int_gamma,
+              real_gamma, has_ignore, ignore):
+    """One position, from Z − 1, x_y − m and w_y·a_y (0 for a label no class matched), into
+    scratch column col: the loss, valid and bad-label flags into rows STAT_*, dℓ/dx_j / s_j
+    (j ≠ y) into ROW_D_OTHER and dℓ/dx_y into ROW_D_Y.
+
+    Z − 1 is NaN when one of the position's logits is NaN or ±inf (the x·0 added to it): the
+    stored loss is then NaN, whatever γ, the label or the weight, which is how non-finite logits
+    are found. The log below would not carry that NaN (log_normal reads bits), so the test is
+    explicit. Finite logits of any spread stay finite: x_y − m may be −inf when the spread
+    exceeds FLT_MAX; then p = 0 and p·(−log p) is taken as 0 (its limit), not 0·inf."""
+    ignored = has_ignore & (label == ignore)
+    valid = _ZERO if ignored else _ONE
+    log_z = log1p_to(z_minus_1)
+    minus_log_p = log_z - shifted_y
+    sy = exp_nonpositive(shifted_y)
+    r = z_minus_1 if shifted_y == _ZERO else z_minus_1 + (_ONE - sy)
+    inv_z = _ONE / (_ONE + z_minus_1)
+    p = sy * inv_z
+    q = r * inv_z
+    has_rest = r > _ZERO
+    minus_log_q = log_z - log_normal(r if has_rest else _ONE) if has_rest else _NO_REST
+    _, qg = _powers(p, q, minus_log_p, minus_log_q, int_gamma, real_gamma)
+    w = valid * weight
+    allowed = (label >= _ZERO) & (label <= top) & (label == np.floor(label))
+    loss = _ZERO if w == _ZERO else w * (qg * minus_log_p)
+    scratch[STAT_LOSS, col] = _NAN if z_minus_1 != z_minus_1 else loss
+    scratch[STAT_VALID, col] = valid
+    scratch[STAT_BAD_LABELS, col] = _ZERO if allowed | ignored else _ONE
+    p_log_p = p * min(minus_log_p, _FLT_MAX)
+    ratio = p_log_p / (r if has_rest else _ONE) if has_rest else _ZERO
+    scaled = w * qg
+    scratch[ROW_D_OTHER, col] = scaled * (inv_z + gamma * ratio)
+    scratch[ROW_D_Y, col] = -scaled * (q + gamma * p_log_p)
+
+
+@njit(error_model="numpy", fastmath={"nnan", "ninf", "nsz", "reassoc"})
+def _row_max(x, start, count):
+    """max(x[start:start + count]), a vectorised reduction. With a NaN or ±inf in the row the
+    result is undefined; _rows's marker x·0 sees those whatever it is."""
+    m = x[start]
+    for c in range(1, count):
+        v = x[start + np.uint64(c)]
+        m = v if v > m else m
+    return m
+
+
+@njit(**_MATH)
+def _rows(x, labels, grad, scratch, first_row, count, class_weights, num_classes, gamma,
+          int_gamma, real_gamma, has_ignore, ignore):
+    """S == 1: rows first_row.. (one position each, its C logits contiguous) into scratch
+    columns 0..count−1, as _segment. Per row: the max (a vectorised reduction), the e^{x − m} of
+    the classes below it and the maxima flags into scratch rows ROW_REST and ROW_ARGMAX (width
+    ≥ C), summed by _sum; x_y read directly; then grad = s_j·coefficient, and dℓ/dx_y.
+    (Positions along a stride of C were 2 to 5× slower at C ≥ 8, measured.)"""
+    top = _F(num_classes - 1)
+    classes = np.uint64(num_classes)
+    for i in range(count):
+        row = np.uint64(first_row + i)
+        base = row * classes
+        m = _row_max(x, base, num_classes)
+        for c in range(num_classes):
+            j = np.uint64(c)
+            xj = x[base + j]
+            shifted = xj - m
+            at_max = shifted == _ZERO
+            s = exp_nonpositive(shifted)
+            scratch[ROW_REST, j] = (_ZERO if at_max else s) + xj * _ZERO
+            scratch[ROW_ARGMAX, j] = _ONE if at_max else _ZERO
+        z_minus_1 = _F(_sum(scratch[ROW_REST], num_classes)
+                       + (_sum(scratch[ROW_ARGMAX], num_classes) - 1.0))
+        label = labels[row]
+        picked = (label >= _ZERO) & (label <= top) & (label == np.floor(label))
+        y = np.uint64(label) if picked else np.uint64(0)
+        shifted_y = x[base + y] - m if picked else _ZERO
+        weight = class_weights[y] if picked else _ZERO
+        col = np.uint64(i)
+        _position(scratch, col, label, z_minus_1, shifted_y, weight, top, gamma, int_gamma,
+                  real_gamma, has_ignore, ignore)
+        d_other = scratch[ROW_D_OTHER, col]
+        for c in range(num_classes):
+            j = np.uint64(c)
+            grad[base + j] = exp_nonpositive(x[base + j] - m) * d_other
+        if picked:
+            grad[base + y] = scratch[ROW_D_Y, col]
+
+
+@njit(**_MATH)
+def _segment(x, labels, grad, scratch, column, first, count, stride, label_first, class_weights,
+             num_classes, gamma, int_gamma, real_gamma, has_ignore, ignore):
+    """S > 1: positions label_first .. label_first + count − 1 of one sample, into scratch
+    columns column.. Logit (position i, class c) at x[first + i + c·stride]: every class's
+    logits are contiguous along the positions, so each loop runs along them and vectorises
+    (8 positions per AVX2 instruction), with no gather:
+
+        1. m = max_c x_c, and the first class holding it
+        2. per class c: s_c = e^{x_c − m} (written into grad); Σ s_c over the classes but that
+           first maximum (Z − 1 without cancellation: other maxima add exactly 1); x_y − m and
+           w_y·a_y taken where label == c (a select)
+        3. per position (_position): the loss and the gradient's two coefficients
+        4. per class c: grad = label == c ? dℓ/dx_y : s_c · coefficient
+
+    scratch is indexed as one 2-D array (row views would be separate arrays, too many for LLVM
+    to check for overlap), and every value is loaded before a select picks it (a load inside the
+    select is a branch)."""
+    col = np.uint64(column)
+    lab0 = np.uint64(label_first)
+    # 1.
+    for c in range(num_classes):
+        start = np.uint64(first + c * stride)
+        class_id = _F(c)
+        if c == 0:
+            for i in range(count):
+                k = np.uint64(i)
+                scratch[ROW_MAX, col + k] = x[start + k]
+                scratch[ROW_ARGMAX, col + k] = _ZERO
+        else:
+            for i in range(count):
+                k = np.uint64(i)
+                v = x[start + k]
+                m = scratch[ROW_MAX, col + k]
+                argmax = scratch[ROW_ARGMAX, col + k]
+                greater = v > m
+                scratch[ROW_MAX, col + k] = v if greater else m
+                scratch[ROW_ARGMAX, col + k] = class_id if greater else argmax
+    # 2. (x·0 added to Z − 1: 0, or NaN for a NaN or ±inf logit, the non-finite marker)
+    for i in range(count):
+        k = np.uint64(i)
+        scratch[ROW_REST, col + k] = _ZERO
+        scratch[ROW_SHIFTED_Y, col + k] = _ZERO
+        scratch[ROW_WEIGHT, col + k] = _ZERO
+    for c in range(num_classes):
+        start = np.uint64(first + c * stride)
+        class_id = _F(c)
+        w = class_weights[c]
+        for i in range(count):
+            k = np.uint64(i)
+            xc = x[start + k]
+            shifted = xc - scratch[ROW_MAX, col + k]
+            s = exp_nonpositive(shifted)
+            rest = scratch[ROW_REST, col + k]
+            shifted_y = scratch[ROW_SHIFTED_Y, col + k]
+            weight = scratch[ROW_WEIGHT, col + k]
+            is_max = scratch[ROW_ARGMAX, col + k] == class_id
+            picked = labels[lab0 + k] == class_id
+            scratch[ROW_REST, col + k] = rest + ((_ZERO if is_max else s) + xc * _ZERO)
+            scratch[ROW_SHIFTED_Y, col + k] = shifted if picked else shifted_y
+            scratch[ROW_WEIGHT, col + k] = w if picked else weight
+            grad[start + k] = s
+    # 3.
+    top = _F(num_classes - 1)
+    for i in range(count):
+        k = np.uint64(i)
+        _position(scratch, col + k, labels[lab0 + k], scratch[ROW_REST, col + k],
+                  scratch[ROW_SHIFTED_Y, col + k], scratch[ROW_WEIGHT, col + k], top, gamma,
+                  int_gamma, real_gamma, has_ignore, ignore)
+    # 4.
+    for c in range(num_classes):
+        start = np.uint64(first + c * stride)
+        class_id = _F(c)
+        for i in range(count):
+            k = np.uint64(i)
+            j = start + k
+            s = grad[j]
+            d_y = scratch[ROW_D_Y, col + k]
+            d_other = scratch[ROW_D_OTHER, col + k]
+            grad[j] = d_y if labels[lab0 + k] == class_id else s * d_other
+
+
+def softmax_block_positions(num_classes: int) -> int:
+    """Positions per softmax block for C classes: SOFTMAX_BLOCK, or as many as keep
+    C·block ≈ SOFTMAX_BLOCK_LOGITS (a block's logits stay in L2)."""
+    return max(MIN_SOFTMAX_BLOCK, min(SOFTMAX_BLOCK, SOFTMAX_BLOCK_LOGITS // num_classes))
+
+
+@_cached_njit
+def softmax_pass(x, labels, grad, stats, scratch, first_block, stop_block, block, class_weights,
+                 num_classes, inner, gamma, int_gamma, real_gamma, has_ignore, ignore):
+    """One softmax pass over position blocks first_block..stop_block−1 (positions p = n·S + s,
+    the labels' order; block b = positions [b·block, (b+1)·block)): per-block sums into stats[b]
+    (STAT_*: loss, 0 positives, valid positions, bad labels) and grad = dℓ/dx, the gradient of
+    the summed loss. With spatial dims a block is walked in segments within one sample
+    (_segment); without, row by row (_rows).
+
+    The formulas (focal_loss_layer.softmax_core): with m = max_k x_k, s_k = e^{x_k − m},
+    Z = Σ s_k, R = Σ_{k≠y} s_k, p = s_y / Z, 1 − p = R / Z:
+
+        ℓ = −w_y·a_y·(1−p)^γ·log p,   −log p = log1p(Z − 1) − (x_y − m)
+        dℓ/dx_y = −w_y·a_y·(1−p)^γ·(1 − p + γ·p·(−log p))
+        dℓ/dx_j =  w_y·a_y·s_j·(1−p)^γ·(1/Z + γ·p·(−log p)/R)      (j ≠ y)
+
+    x: float32 (N·C·S,) logits; labels: float32 (N·S,) class indices; grad: float32 like x;
+    stats: float64 (ceil(N·S / block), NUM_STATS); scratch: float32 (SOFTMAX_SCRATCH_ROWS,
+    max(SOFTMAX_BLOCK, C)), any contents; class_weights: float32 (C,) = w_c·a_c; inner: S;
+    gamma, int_gamma, real_gamma: see _powers; ignore: float32, used if has_ignore."""
+    positions = labels.size
+    for b in range(first_block, stop_block):
+        base = b * block
+        stop = min(positions, base + block)
+        if inner == 1:
+            _rows(x, labels, grad, scratch, base, stop - base, class_weights, num_classes, gamma,
+                  int_gamma, real_gamma, has_ignore, ignore)
+        else:
+            p = base
+            while p < stop:
+                n = p // inner
+                end = min(stop, (n + 1) * inner)
+                _segment(x, labels, grad, scratch, p - base,
+                         n * num_classes * inner + (p - n * inner), end - p, inner, p,
+                         class_weights, num_classes, gamma, int_gamma, real_gamma, has_ignore,
+                         ignore)
+                p = end
+        count = stop - base
+        stats[b, STAT_LOSS] = _sum(scratch[STAT_LOSS], count)
+        stats[b, STAT_POSITIVES] = 0.0
+        stats[b, STAT_VALID] = _sum(scratch[STAT_VALID], count)
+        stats[b, STAT_BAD_LABELS] = _sum(scratch[STAT_BAD_LABELS], count)

@@ -6,7 +6,10 @@ Form (a) "targets": the same shape as the logits (N, C, *spatial); per-class tar
 Form (b) "indices": shape (N, *spatial) or (N, 1, *spatial); integers 0..C, 0 = background
     (negative for every class), c = positive for class c (channel c−1) and negative for the
     others, or ignore_label to skip the whole position.
-A label blob with exactly the logits' shape is always form (a).
+A label blob with exactly the logits' shape is always form (a). With one class (C = 1) that
+    shape is also form (b)'s (N, 1, *spatial), and the rule still holds: such labels are
+    per-class targets, which is no loss, since index 1 (positive) and 0 (background) are the
+    targets 1 and 0; only an ignore_label must then lie outside [0, 1], as for any targets.
 Form "classes" (SoftmaxFocalLossLayer, Caffe's SoftmaxWithLoss convention): shape (N, *spatial)
     or (N, 1, *spatial); one integer 0..C−1 per position, or ignore_label to skip the position.
 
@@ -79,10 +82,21 @@ def check_label_form(logits_shape: Tuple[int, ...], labels_shape: Tuple[int, ...
     if form == TARGETS and ignore_label is not None and 0 <= ignore_label <= 1:
         raise ParamError(
             f"ignore_label = {ignore_label} is not allowed with per-class targets (bottom[1] has "
-            f"the logits' shape {tuple(logits_shape)}): targets take values in [0, 1], so every "
-            f"target equal to {ignore_label} would be skipped. Use a value outside [0, 1] "
-            "(e.g. -1 or 255)")
+            f"the logits' shape {tuple(logits_shape)}"
+            f"{'; ' + ONE_CLASS_RULE if _one_class(logits_shape, num_anchors) else ''}): "
+            f"targets take values in [0, 1], so every target equal to {ignore_label} would be "
+            "skipped. Use a value outside [0, 1] (e.g. -1 or 255)")
     return form
+
+
+# Why labels of the logits' shape are targets when C = 1, where the index shape is the same.
+ONE_CLASS_RULE = ("with one class the logits' shape is also the class-index shape; labels of "
+                  "that shape are read as per-class targets, where index 1 and 0 are the "
+                  "targets 1 and 0")
+
+
+def _one_class(logits_shape: Tuple[int, ...], num_anchors: int = 1) -> bool:
+    return len(logits_shape) >= 2 and logits_shape[1] == num_anchors
 
 
 def anchor_view(logits_shape: Tuple[int, ...], labels_shape: Tuple[int, ...],
@@ -116,7 +130,8 @@ def check_labels(labels: np.ndarray, form: str, num_classes: Optional[int],
     ignored = (labels == ignore_label) if ignore_label is not None else False
     if form == TARGETS:
         bad = ~((labels >= 0) & (labels <= 1)) & ~ignored
-        allowed = "per-class targets must lie in [0, 1]"
+        allowed = "per-class targets must lie in [0, 1]" + (
+            f" ({ONE_CLASS_RULE})" if num_classes == 1 else "")
     else:
         top = np.inf if num_classes is None else num_classes - (form == CLASSES)
         whole = np.isfinite(labels) & (labels == np.round(labels))

@@ -19,9 +19,12 @@ none, propagate_down: false, logits that need no gradient, a TEST net) therefore
 what Caffe's Split layers sum into the weights. reshape reads only shapes (blob.shape), never
 .data or .diff, which in GPU-mode Caffe copy the blob to the host.
 
-Memory: nothing the size of the logits. Forward computes the loss and the normaliser's counts;
-backward recomputes the gradient and writes it, scaled by loss_weight / normalizer, straight into
-bottom[0].diff (focal_loss_layer.fast).
+Exact by construction, as Caffe's own losses: forward computes the loss and its gradient in one
+pass and keeps the gradient (in a float32 buffer the size of the logits, the kernel's, made in
+reshape); backward writes it, scaled by loss_weight / normalizer, into bottom[0].diff and reads
+no bottom data, so it is forward's gradient whatever rewrites the logits in between
+(focal_loss_layer.fast). Memory: that buffer, one per layer, as SigmoidCrossEntropyLoss's
+sigmoid_output_ or SoftmaxWithLoss's prob_.
 
 KernelLossLayer holds the Caffe glue that FocalLossLayer and SoftmaxFocalLossLayer
 (focal_loss_layer.softmax_layer) share: reshape, forward, backward and the contract above.
@@ -67,8 +70,7 @@ class KernelLossLayer(caffe.Layer):
     def backward(self, top, propagate_down, bottom):
         if propagate_down[0]:
             # top[0].diff[0] is the loss_weight Caffe assigns: honour it.
-            self.kernel.backward(bottom[0].data, bottom[1].data, top[0].diff[0].item(),
-                                 bottom[0].diff)
+            self.kernel.backward(top[0].diff[0].item(), bottom[0].diff)
         # Labels and the normalizer take no gradient. Caffe asks for one anyway under
         # force_backward (a Python layer cannot refuse it as C++ loss layers do): answer with
         # zeros, not an error.

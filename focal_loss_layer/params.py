@@ -36,6 +36,8 @@ SOFTMAX_NORMALIZATIONS = ("valid", "full", "batch_size", "none")
 ClassBalances = Union[None, Tuple[float, ...], Tuple[Tuple[int, float], ...]]
 # Integer settings live in Caffe's int32 (LossParameter.ignore_label is one, blob dims are too).
 INT32_MIN, INT32_MAX = -2 ** 31, 2 ** 31 - 1
+# The largest float32: γ and weights beyond it would be inf inside the float32 kernels.
+FLT_MAX = float(np.finfo(np.float32).max)
 
 
 class _ClassBalanced:
@@ -186,7 +188,8 @@ def parse_layer_settings(raw: Mapping, spec: LayerSpec):
     settings = {}
     if "focusing_parameter" in raw:
         settings["focusing_parameter"] = _number(
-            raw, "focusing_parameter", low=0.0, allowed="a finite number >= 0 (e.g. 2 or 0.5)")
+            raw, "focusing_parameter", low=0.0, high=FLT_MAX,
+            allowed=f"a finite number >= 0 and <= {FLT_MAX:.7g} (float32's largest; e.g. 2 or 0.5)")
     if raw.get("alpha") is not None:
         settings["alpha"] = _number(raw, "alpha", low=0.0, high=1.0,
                                     allowed="null/None (off) or a number in [0, 1]")
@@ -335,9 +338,10 @@ def _normalization(value, spec: LayerSpec) -> str:
 
 def _balance_weight(class_key, weight) -> float:
     number = finite_float(weight)
-    if number is None or number < 0:
+    if number is None or not 0 <= number <= FLT_MAX:
         raise ParamError(f"class_balances weight {short_repr(weight)} for class {short_repr(class_key)} is "
-                         "not allowed: weights must be finite numbers >= 0")
+                         f"not allowed: weights must be finite numbers >= 0 and <= {FLT_MAX:.7g} "
+                         "(float32's largest: the layers compute in float32)")
     return number
 
 

@@ -1,9 +1,9 @@
-"""The fast path of SoftmaxFocalLossLayer: the compiled pass (focal_loss_layer.softmax_kernels) over
-blocks of positions, on fast.BlockedKernel's threads, scratch and checks.
+"""The fast path of SoftmaxFocalLossLayer: the compiled pass (focal_loss_layer.kernels.softmax_pass)
+over blocks of positions, on fast.BlockedKernel's threads, scratch, checks and kept gradient.
 
     kernel = SoftmaxFocalLossKernel(params, logits_shape, labels_shape)
-    loss = kernel.forward(logits, labels)                  # loss, counts, input checks
-    kernel.backward(logits, labels, loss_weight, out)      # out = ∂(loss_weight·loss)/∂x
+    loss = kernel.forward(logits, labels)       # the loss; keeps its gradient (input checks)
+    kernel.backward(loss_weight, out)           # out = ∂(loss_weight·loss)/∂x, a scaled copy
 
 logits: (N, C, *spatial) float32; labels: (N, *spatial) or (N, 1, *spatial) class indices 0..C−1
 or ignore_label; out: C-contiguous float32 of the logits' size (Caffe's bottom diff). The results
@@ -11,17 +11,17 @@ equal focal_loss_layer.softmax_core.softmax_focal_loss_and_gradient's to float32
 (tests/test_softmax_fast.py); bad inputs raise the same InputError messages as
 labels.check_labels and fast.check_finite.
 
-As in fast.FocalLossKernel, backward recomputes from the logits and writes the scaled gradient
-straight into the diff, which also holds the e^{x − m} between the pass's loops: nothing the size
-of the logits is allocated. Memory: per thread a scratch of SCRATCH_ROWS × BLOCK floats (80 KB).
+Memory: the kept gradient, one float32 buffer the size of the logits (it also holds the
+e^{x − m} between the pass's loops), and per thread a scratch of SOFTMAX_SCRATCH_ROWS ×
+SOFTMAX_BLOCK floats (88 KB).
 """
 import math
 from typing import Optional, Tuple
 
 import numpy as np
 
-from . import softmax_kernels
-from .fast import BlockedKernel, gamma_arguments, ignore_arguments
+from . import kernels
+from .fast import BlockedKernel, gamma_arguments, gradient_bound, ignore_arguments
 from .labels import CLASSES, check_class_label_shape
 from .params import SoftmaxFocalLossParams
 
@@ -45,13 +45,14 @@ class SoftmaxFocalLossKernel(BlockedKernel):
         if params.alpha is not None:
             weights = weights * np.where(np.arange(num_classes) == 0, 1.0 - params.alpha,
                                          params.alpha)
-        self._pass_function = softmax_kernels.softmax_pass
-        block = softmax_kernels.block_positions(num_classes)
+        self.gradient_bound = gradient_bound(weights, params.focusing_parameter)
+        self._pass_function = kernels.softmax_pass
+        block = kernels.softmax_block_positions(num_classes)
         self._arguments = (block, weights.astype(np.float32), num_classes,
                            math.prod(self.logits_shape[2:]),
                            *gamma_arguments(params.focusing_parameter),
                            *ignore_arguments(params.ignore_label))
         positions = math.prod(self.counts_shape)
-        # Scratch rows hold a block's positions, or (softmax_kernels._rows) one row's C classes.
-        self._plan(max(1, -(-positions // block)), softmax_kernels.SCRATCH_ROWS,
-                   max(softmax_kernels.BLOCK, num_classes), threads)
+        # Scratch rows hold a block's positions, or (kernels._rows) one row's C classes.
+        self._plan(max(1, -(-positions // block)), kernels.SOFTMAX_SCRATCH_ROWS,
+                   max(kernels.SOFTMAX_BLOCK, num_classes), threads)

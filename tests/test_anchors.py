@@ -47,7 +47,7 @@ def fast(logits, labels, settings):
     kernel = FocalLossKernel(params, logits.shape, labels.shape)
     loss = kernel.forward(logits, labels)
     grad = np.empty(logits.shape, np.float32)
-    kernel.backward(logits, labels, 1.0, grad)
+    kernel.backward(1.0, grad)
     return loss, grad
 
 
@@ -119,7 +119,7 @@ def test_a_retinanet_head_in_caffe_with_anchors_matches_the_plain_form():
     """Through caffe.Net: logits (N, A·C, H, W), labels (N, A, H, W), -1 ignored."""
     logits, labels = anchor_case(5, "indices", ignore_label=-1)
     settings = {"focusing_parameter": 2, "alpha": 0.25, "num_anchors": A, "ignore_label": -1}
-    net = load_net(input_net(logits.shape, labels.shape, focal_layer(json.dumps(settings))))
+    net = load_net(input_net(logits.shape, labels.shape, focal_layer(settings)))
     net.blobs["score"].data[...] = logits
     net.blobs["label"].data[...] = labels
     loss = net.forward()["loss"].item()

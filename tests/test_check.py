@@ -70,7 +70,7 @@ WRONG_LAYERS = {
         class SoftmaxFocalLossLayer(focal_loss_layer.SoftmaxFocalLossLayer):
             def forward(self, bottom, top):
                 super().forward(bottom, top)
-                self.kernel.backward(bottom[0].data, bottom[1].data, 1.0, bottom[0].diff)
+                self.kernel.backward(1.0, bottom[0].diff)
         """, ["SoftmaxFocalLossLayer: monitor loss (loss_weight 0) vs SoftmaxWithLoss",
               "SoftmaxFocalLossLayer: propagate_down: false vs SoftmaxWithLoss",
               "SoftmaxFocalLossLayer: TEST net vs SoftmaxWithLoss"]),

@@ -16,7 +16,7 @@ USER_SCRIPT = textwrap.dedent('''
     warnings.simplefilter("always")
     with warnings.catch_warnings(record=True) as caught:
         import caffe, focal_loss_layer
-        import focal_loss_layer.softmax_kernels   # both layers' kernels: still one warning
+        import focal_loss_layer.softmax_fast   # both layers' passes: still one warning
         from focal_loss_layer.core import sigmoid_focal_loss_and_gradient
         from focal_loss_layer.labels import read_labels
         caffe.set_mode_cpu()

@@ -75,3 +75,23 @@ def test_an_ignore_label_outside_the_target_range_is_fine_for_per_class_targets(
 
 def test_an_ignore_label_of_zero_is_fine_for_class_indices():
     assert check_label_form((2, 3), (2,), 0) == INDICES
+
+
+def test_one_class_labels_of_the_logits_shape_are_targets_and_the_errors_say_why():
+    """C = 1: (N, 1) is both the index shape and the targets shape; the documented rule (targets)
+    is what the errors explain, for ignore_label and for a value outside [0, 1]."""
+    assert check_label_form((4, 1), (4, 1), None) == TARGETS
+    assert check_label_form((2, 3, 5), (2, 3, 5), None, num_anchors=3) == TARGETS
+    rule = "with one class the logits' shape is also the class-index shape"
+    with pytest.raises(ParamError, match=r"ignore_label = 0 is not allowed with per-class targets "
+                                         rf"\(bottom\[1\] has the logits' shape \(4, 1\); {rule}"):
+        check_label_form((4, 1), (4, 1), 0)
+    with pytest.raises(InputError, match=rf"must lie in \[0, 1\] \({rule}.*index 1 and 0 are the "
+                                         "targets 1 and 0"):
+        read_labels(np.array([[0.0], [2.0]]), (2, 1))
+    # the index form, (N,), keeps its own rule: ignore_label 0 would be background there
+    assert check_label_form((4, 1), (4,), 255) == INDICES
+    # with C > 1 the messages say nothing of the rule
+    with pytest.raises(ParamError) as raised:
+        check_label_form((4, 2), (4, 2), 1)
+    assert rule not in str(raised.value)

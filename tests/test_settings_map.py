@@ -17,7 +17,7 @@ def layer(logits, labels, settings, normalizer=None, loss_weight=1.0):
     kernel = FocalLossKernel(params, logits.shape, labels.shape)
     loss = kernel.forward(logits.astype(np.float32), labels.astype(np.float32), normalizer)
     grad = np.empty(logits.shape, np.float32)
-    kernel.backward(logits.astype(np.float32), labels.astype(np.float32), loss_weight, grad)
+    kernel.backward(loss_weight, grad)
     return loss * loss_weight, grad
 
 

@@ -106,7 +106,7 @@ def loss_and_gradient(params, logits, labels):
     kernel = FocalLossKernel(params, logits.shape, labels.shape)
     loss = kernel.forward(logits, labels)
     grad = np.empty_like(logits)
-    kernel.backward(logits, labels, 1.0, grad)
+    kernel.backward(1.0, grad)
     return kernel, loss, grad
 
 

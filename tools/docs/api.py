@@ -11,7 +11,7 @@ import importlib
 import inspect
 from typing import List
 
-# The modules a user imports; the compiled passes (fast, kernels, softmax_fast, softmax_kernels)
+# The modules a user imports; the compiled passes (fast, kernels, softmax_fast)
 # and threads are the layers' internals, described in docs/performance.md and CONTRIBUTING.md.
 API_MODULES = (
     "focal_loss_layer.layer",
