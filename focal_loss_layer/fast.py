@@ -40,13 +40,14 @@ PARALLEL_MIN_SIZE = 1 << 17
 _PAGE = 4096
 
 
-def check_finite(logits: np.ndarray) -> None:
-    """Raise InputError with the count and first index of NaN/±inf logits, if there are any."""
+def check_finite(logits: np.ndarray, blob: str = "bottom[0] (logits)") -> None:
+    """Raise InputError with the count and first index of NaN/±inf logits, if there are any;
+    blob names them in the message."""
     finite = np.isfinite(logits)
     if not finite.all():
         where = tuple(int(i) for i in np.argwhere(~finite)[0])
         raise InputError(
-            f"bottom[0] (logits) holds {logits.size - np.count_nonzero(finite)} non-finite "
+            f"{blob} holds {logits.size - np.count_nonzero(finite)} non-finite "
             f"value(s) (NaN or ±inf); the first is {logits[where].item()} at index {where}. The net "
             "diverged or its input holds NaN: lower base_lr, clip gradients, or check the data")
 

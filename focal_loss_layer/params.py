@@ -165,7 +165,7 @@ def parse_softmax_param_str(param_str: str) -> SoftmaxFocalLossParams:
 
 def parse_layer_param_str(param_str: str, spec: LayerSpec):
     """param_str read and checked against spec's keys; returns a spec.params_type."""
-    return parse_layer_settings(_read_mapping(param_str), spec)
+    return parse_layer_settings(read_param_mapping(param_str), spec)
 
 
 def parse_layer_settings(raw: Mapping, spec: LayerSpec):
@@ -187,27 +187,27 @@ def parse_layer_settings(raw: Mapping, spec: LayerSpec):
             + f"; allowed keys: {', '.join(keys)}")
     settings = {}
     if "focusing_parameter" in raw:
-        settings["focusing_parameter"] = _number(
+        settings["focusing_parameter"] = checked_number(
             raw, "focusing_parameter", low=0.0, high=FLT_MAX,
             allowed=f"a finite number >= 0 and <= {FLT_MAX:.7g} (float32's largest; e.g. 2 or 0.5)")
     if raw.get("alpha") is not None:
-        settings["alpha"] = _number(raw, "alpha", low=0.0, high=1.0,
+        settings["alpha"] = checked_number(raw, "alpha", low=0.0, high=1.0,
                                     allowed="null/None (off) or a number in [0, 1]")
     if "normalization" in raw:
         settings.update(normalization=_normalization(raw["normalization"], spec),
                         normalization_given=True)
     if "num_anchors" in raw:
-        settings["num_anchors"] = _integer(
+        settings["num_anchors"] = checked_integer(
             raw, "num_anchors", low=1,
             allowed=f"a whole number >= 1 and <= {INT32_MAX} (A anchors per position; logits "
                     "(N, A*C, ...))")
     if raw.get("ignore_label") is not None:
-        settings["ignore_label"] = _integer(
+        settings["ignore_label"] = checked_integer(
             raw, "ignore_label", low=INT32_MIN,
             allowed=f"an integer (e.g. -1 or 255) in {INT32_MIN}..{INT32_MAX} (Caffe's int32), "
                     "or null/None for no ignored label")
     if "label_smoothing" in raw:
-        settings["label_smoothing"] = _number(raw, "label_smoothing", low=0.0, high=1.0,
+        settings["label_smoothing"] = checked_number(raw, "label_smoothing", low=0.0, high=1.0,
                                               high_open=True, allowed="a number in [0, 1)")
     if raw.get("class_balances") is not None:
         balances, by_id = _class_balances(raw["class_balances"], spec.params_type.CLASS_ID_BASE)
@@ -219,7 +219,7 @@ _NOT_A_DICT = ("param_str {} is not a JSON object or Python dict literal (only l
                "read, never code); example: \"{{'focusing_parameter': 2, 'alpha': 0.25}}\"")
 
 
-def _read_mapping(param_str: str) -> Mapping:
+def read_param_mapping(param_str: str) -> Mapping:
     text = (param_str or "").strip()
     if not text:
         return {}
@@ -308,7 +308,7 @@ def whole_number(value) -> Optional[int]:
     return None
 
 
-def _number(raw, key, *, allowed, low=None, high=None, high_open=False) -> float:
+def checked_number(raw, key, *, allowed, low=None, high=None, high_open=False) -> float:
     value = raw[key]
     number = finite_float(value)
     ok = number is not None
@@ -319,7 +319,7 @@ def _number(raw, key, *, allowed, low=None, high=None, high_open=False) -> float
     return number
 
 
-def _integer(raw, key, *, low, allowed) -> int:
+def checked_integer(raw, key, *, low, allowed) -> int:
     value = raw[key]
     number = whole_number(value)
     if number is None or not low <= number <= INT32_MAX:

@@ -1,5 +1,10 @@
 """Random inputs shared by the core and layer tests: logits with both label forms and every
-option, small enough for per-element loops."""
+option, small enough for per-element loops; and the table of the two layers (CaffeLayer)."""
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+from naive_reference import naive_focal_loss, naive_softmax_focal_loss
 
 GAMMAS = (0.0, 0.5, 1.0, 2.0, 5.0)
 NORMALIZATIONS = ("batch_size", "full", "valid", "positives", "none")
@@ -78,3 +83,67 @@ def softmax_kwargs(settings, num_classes):
     return dict(focusing_parameter=params.focusing_parameter, alpha=params.alpha,
                 class_balances=params.class_weights(num_classes),
                 ignore_label=params.ignore_label, normalization=params.normalization)
+
+
+# The package's two layers, one row each, for the tests that drive either in a real caffe.Net
+# (test_layers, test_topologies, test_netspec, test_caffe_gradient_checker): what differs between
+# them is said here once, as focal_loss_layer/check/cases.py says it for the check.
+@dataclass(frozen=True)
+class CaffeLayer:
+    """name: the python_param layer; twin: Caffe's C++ loss equal to it at γ = 0 (both at their
+    default normalization); targets: whether it takes per-class targets (labels of the logits'
+    shape; then they are the only labels its twin takes); netspec: its focal_loss_layer.netspec
+    helper; inputs and naive: below."""
+
+    name: str
+    twin: str
+    targets: bool
+    netspec: str
+    make_inputs: Callable
+    naive_loop: Callable
+
+    def inputs(self, rng, shape, form=None, **kw):
+        """(logits, labels) of logits `shape`: one label per position ((N, *spatial)) unless form
+        is "targets" (the sigmoid layer's per-class targets); kw: ignore_label, scale, ..."""
+        return self.make_inputs(rng, shape, form, **kw)
+
+    def naive(self, logits, labels, settings):
+        """(loss, gradient) of param_str `settings` by tests/naive_reference.py's loops."""
+        return self.naive_loop(logits, labels, settings, logits.shape[1])
+
+    def labels_shape(self, logits_shape, form=None):
+        return tuple(logits_shape) if form == "targets" else (logits_shape[0],) + tuple(logits_shape[2:])
+
+
+def _sigmoid_inputs(rng, shape, form, **kw):
+    return make_case(rng, form or "indices", shape=shape, **kw)
+
+
+def _softmax_inputs(rng, shape, form, **kw):
+    assert form in (None, "classes"), form
+    return make_softmax_case(rng, shape, **kw)
+
+
+def _sigmoid_naive(logits, labels, settings, num_classes):
+    return naive_focal_loss(logits, labels, **naive_kwargs(settings, num_classes))
+
+
+def _softmax_naive(logits, labels, settings, num_classes):
+    return naive_softmax_focal_loss(logits, labels, **softmax_kwargs(settings, num_classes))
+
+
+SIGMOID = CaffeLayer("FocalLossLayer", "SigmoidCrossEntropyLoss", True, "sigmoid_focal_loss_layer",
+                     _sigmoid_inputs, _sigmoid_naive)
+SOFTMAX = CaffeLayer("SoftmaxFocalLossLayer", "SoftmaxWithLoss", False, "softmax_focal_loss_layer",
+                     _softmax_inputs, _softmax_naive)
+LAYERS = (SIGMOID, SOFTMAX)
+
+
+def layer_id(value):
+    """pytest ids: a CaffeLayer by its name, anything else as pytest would name it."""
+    return value.name if isinstance(value, CaffeLayer) else None
+
+
+# Each layer with each label form it takes: (layer, form) for CaffeLayer.inputs.
+LABEL_FORMS = [pytest.param(layer, form, id=f"{layer.name}-{form or 'per-position'}")
+               for layer in LAYERS for form in ((None, "targets") if layer.targets else (None,))]

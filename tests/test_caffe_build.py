@@ -13,6 +13,8 @@ import caffe
 import numpy as np
 from caffe_nets import CAFFE_TOOL, REPO, load_net, run_caffe_tool
 
+from focal_loss_layer.check.nets import inner_product, input_layer, python_loss
+
 VENV_PYTHON = os.path.join(REPO, ".venv", "bin", "python")
 
 # A minimal Python loss: 0.5·Σ(x − y)² / N, whose backward records top[0].diff[0] in a file named
@@ -52,14 +54,10 @@ def regression_net(record="", loss_weight=1.0, data_source=None, batch=16):
         inputs = (f'layer {{ name: "data" type: "HDF5Data" top: "x" top: "y" '
                   f'hdf5_data_param {{ source: "{data_source}" batch_size: {batch} }} }}\n')
     else:
-        inputs = (f'layer {{ name: "x" type: "Input" top: "x" input_param {{ shape {{ dim: {batch} dim: 4 }} }} }}\n'
-                  f'layer {{ name: "y" type: "Input" top: "y" input_param {{ shape {{ dim: {batch} dim: 1 }} }} }}\n')
-    return inputs + (
-        'layer { name: "fc" type: "InnerProduct" bottom: "x" top: "pred" inner_product_param '
-        '{ num_output: 1 weight_filler { type: "constant" value: 0 } } }\n'
-        'layer { name: "loss" type: "Python" bottom: "pred" bottom: "y" top: "loss" '
-        f'python_param {{ module: "probe_loss" layer: "ProbeEuclideanLoss" param_str: "{record}" }} '
-        f'loss_weight: {loss_weight} }}\n')
+        inputs = input_layer("x", (batch, 4)) + input_layer("y", (batch, 1))
+    return (inputs + inner_product("fc", "x", "pred", 1, weight_filler='type: "constant" value: 0')
+            + python_loss("loss", "probe_loss", "ProbeEuclideanLoss", record, bottoms=("pred", "y"),
+                          loss_weight=loss_weight))
 
 
 def write_regression_data(folder, n=256):

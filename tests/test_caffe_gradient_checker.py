@@ -1,6 +1,7 @@
-"""Caffe's own C++ GradientChecker on FocalLossLayer, created by Caffe's PythonLayer factory as
-`caffe train` creates it, with the settings of Caffe's SigmoidCrossEntropyLoss test:
-GradientChecker<float>(1e-2, 1e-2), exhaustive, bottom 0 only (labels take no gradient).
+"""Caffe's own C++ GradientChecker on both layers (cases.LAYERS), created by Caffe's PythonLayer
+factory as `caffe train` creates them, with the settings of the Caffe tests of their twins
+(SigmoidCrossEntropyLoss, SoftmaxWithLoss): GradientChecker<float>(1e-2, 1e-2), exhaustive,
+bottom 0 only (labels take no gradient).
 
 Each case runs tests/caffe_gradient_check/python_loss_gradient_check.cpp in a process of its own
 (about 0.7 s: Python start-up and the layer's compiled kernels load; the check itself is a few
@@ -8,7 +9,9 @@ hundred forwards of a small blob). The program is compiled on first use, see caf
 """
 import pytest
 from caffe_gradient_checker import HERE, CheckerCase, run_checker
+from cases import SOFTMAX
 
+# FocalLossLayer: per-class targets or class indices.
 SHAPE = (2, 3, 3, 4)   # (N, C, H, W): 72 logits
 # Caffe's checker tolerates an error of 1e-2 * max(|gradient|, 1), an absolute 1e-2 below 1, and
 # the program requires some |gradient| >= 0.5 so that an error of a few percent fails. Dividing
@@ -16,7 +19,7 @@ SHAPE = (2, 3, 3, 4)   # (N, C, H, W): 72 logits
 # linear in them) scale those back up.
 NORMALIZATION_GAIN = {"batch_size": 1, "full": 40, "valid": 30, "positives": 20, "none": 1}
 
-CASES = [
+SIGMOID_CASES = [
     # Caffe's SigmoidCrossEntropyLoss test's blobs, (10, 5) logits and soft targets, at γ = 0
     # (sigmoid cross-entropy); not divided by N = 10 as that test's layer does (its gradients,
     # <= 0.2, make it a loose test, see above).
@@ -49,8 +52,52 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
-def test_caffe_gradient_checker_passes_focal_loss_layer(case):
+# SoftmaxFocalLossLayer: one class 0..C−1 per position. The program fills labels in three ways;
+# for this layer "binary" gives classes 0 and 1, and "indices" gives 0..C, where C is no class:
+# those cases set ignore_label = C, so that one position in C + 1 is skipped, as the checker's
+# SoftmaxWithLoss test does with its own ignore_label.
+SOFTMAX_SHAPE = (2, 4, 3, 4)          # (N, C, H, W): 24 positions, 96 logits
+SOFTMAX_C = SOFTMAX_SHAPE[1]
+# The program asks |gradient| >= 0.5 at loss weight 2; dividing by the ~24 positions (valid,
+# full) leaves gradients of ~0.05, which uniform class balances scale back, as above.
+SOFTMAX_NORMALIZATION_GAIN = {"valid": 40, "full": 40, "batch_size": 3, "none": 1}
+
+
+def softmax_case(name, settings, labels="indices", shape=SOFTMAX_SHAPE, labels_shape=None, **kw):
+    if labels == "indices":
+        settings = dict(settings, ignore_label=settings.get("ignore_label", shape[1]))
+    return CheckerCase(name, settings, shape, labels, labels_shape or (shape[:1] + shape[2:]),
+                       layer=SOFTMAX.name, **kw)
+
+
+SOFTMAX_CASES = [
+    # Caffe's SoftmaxWithLoss test's blobs, (10, 5, 2, 3) logits and (10, 1, 2, 3) labels, at
+    # γ = 0 (softmax cross-entropy), not divided (normalization none) so that gradients are ~1.
+    softmax_case("gamma0-10x5x2x3-as-caffe-softmax-with-loss-test",
+                 {"focusing_parameter": 0, "normalization": "none"}, shape=(10, 5, 2, 3),
+                 labels_shape=(10, 1, 2, 3)),
+    # Every γ kind: 0 < γ < 1, integers, a non-integer above 2; both label fillings.
+    *[softmax_case(f"gamma{g}-{labels}", {"focusing_parameter": g, "normalization": "none"},
+                   labels=labels, seed=i)
+      for i, g in enumerate((0, 0.5, 1, 2, 2.5)) for labels in ("indices", "binary")],
+    # Every normalization, with ignored positions and α.
+    *[softmax_case(f"{norm}-ignore-alpha0.25",
+                   {"focusing_parameter": 2, "alpha": 0.25, "normalization": norm,
+                    "class_balances": [gain] * SOFTMAX_C}, ignore_fraction=0.2, seed=10 + i)
+      for i, (norm, gain) in enumerate(SOFTMAX_NORMALIZATION_GAIN.items())],
+    softmax_case("class-balances-dict-N1HW-labels",
+                 {"focusing_parameter": 1.5, "class_balances": {"0": 0.5, "2": 3.0},
+                  "normalization": "none"}, labels_shape=(2, 1, 3, 4)),
+    softmax_case("every-key-NC", {"focusing_parameter": 2.5, "alpha": 0.75,
+                                  "class_balances": [2, 4, 1, 3], "ignore_label": 255,
+                                  "normalization": "valid"},
+                 labels="binary", shape=(6, 4), ignore_fraction=0.3),
+]
+CASES = SIGMOID_CASES + SOFTMAX_CASES
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{case.layer}-{case.name}" for case in CASES])
+def test_caffe_gradient_checker_passes_the_layer(case):
     code, output = run_checker([case])
     assert code == 0 and "[  PASSED  ] 1 test." in output, output
 

@@ -3,24 +3,20 @@ the tool exit non-zero with the layer's message in its output."""
 import pytest
 from caffe_nets import focal_layer, run_caffe_tool
 
+from focal_loss_layer.check.nets import dummy_data
 from focal_loss_layer.fast import PARALLEL_MIN_SIZE
 
 
-def dummy_net(param_str, logits_value="0.5", labels_value="1", labels_shape="dim: 2 dim: 3",
-              normalizer_value=None, logits_shape="dim: 2 dim: 3"):
+def dummy_net(param_str, logits_value="0.5", labels_value="1", labels_shape=(2, 3),
+              normalizer_value=None, logits_shape=(2, 3)):
     """DummyData fills the bottoms with constants, so `caffe time` can run the layer on them;
     with normalizer_value, a third top of one value feeds the layer's bottom[2]."""
-    normalizer = normalizer_value is not None
-    text = (
-        'layer { name: "data" type: "DummyData" top: "score" top: "label"'
-        + (' top: "fg_num"' if normalizer else '') + ' dummy_data_param {\n'
-        f'  data_filler {{ type: "constant" value: {logits_value} }}\n'
-        f'  data_filler {{ type: "constant" value: {labels_value} }}\n'
-        + (f'  data_filler {{ type: "constant" value: {normalizer_value} }}\n' if normalizer else '')
-        + f'  shape {{ {logits_shape} }} shape {{ {labels_shape} }}'
-        + (' shape { dim: 1 }' if normalizer else '') + ' } }\n')
-    bottoms = ("score", "label", "fg_num") if normalizer else ("score", "label")
-    return text + focal_layer(param_str, bottoms=bottoms)
+    tops = [("score", logits_shape, logits_value), ("label", labels_shape, labels_value)]
+    if normalizer_value is not None:
+        tops.append(("fg_num", (1,), normalizer_value))
+    return (dummy_data("data", [(top, shape, f'type: "constant" value: {value}')
+                                for top, shape, value in tops])
+            + focal_layer(param_str, bottoms=[top for top, _, _ in tops]))
 
 
 def caffe_time(tmp_path, net_text):
@@ -41,9 +37,9 @@ def test_the_tool_runs_the_layer_forward_and_backward(tmp_path, normalizer_value
     (dict(param_str="{'normalization': 'mean'}"), "normalization = 'mean' is not allowed"),
     (dict(param_str="{'class_balances': [1, 2]}"), "class_balances has 2 weights but the logits have C=3"),
     (dict(param_str="__import__('os').getcwd()"), "is not a JSON object or Python dict literal"),
-    (dict(param_str="", labels_shape="dim: 2 dim: 2"), "fits neither label form"),
+    (dict(param_str="", labels_shape=(2, 2)), "fits neither label form"),
     (dict(param_str="", labels_value="2"), "the first is 2.0 at index (0, 0): per-class targets must lie in [0, 1]"),
-    (dict(param_str="", labels_value="7", labels_shape="dim: 2"), "class-index labels must be integers 0..3"),
+    (dict(param_str="", labels_value="7", labels_shape=(2,)), "class-index labels must be integers 0..3"),
     (dict(param_str="", logits_value="nan"), "holds 6 non-finite value(s) (NaN or ±inf); the first is nan at index (0, 0)"),
     (dict(param_str="", normalizer_value="-3"), "bottom[2] (normalizer) is -3.0; it must be a finite number >= 0"),
     (dict(param_str="{'normalization': 'valid'}", normalizer_value="2"), "normalization = 'valid' is not allowed with a third bottom"),
@@ -71,7 +67,7 @@ def test_a_bad_thread_count_in_the_environment_stops_the_tool_with_its_message(t
     monkeypatch.setenv("FOCAL_LOSS_NUM_THREADS", "\u00b2")
     columns = PARALLEL_MIN_SIZE // 2
     code, log = caffe_time(tmp_path, dummy_net(
-        "", logits_shape=f"dim: 2 dim: {columns}", labels_shape=f"dim: 2 dim: {columns}"))
+        "", logits_shape=(2, columns), labels_shape=(2, columns)))
     assert code != 0
     assert ("ParamError: FOCAL_LOSS_NUM_THREADS='\u00b2' is not allowed: it must be a whole "
             "number >= 1 in ASCII digits") in log, log[-3000:]

@@ -2,8 +2,6 @@
 forward with the same InputError (fast.check_finite's: count and first index), at any class,
 any γ (0, integer, non-integer), at an ignored position or not, with or without spatial dims;
 finite logits of any spread give the loss and gradient of a float64 reference."""
-import json
-
 import numpy as np
 import pytest
 from caffe_nets import focal_layer, input_net, load_net
@@ -19,18 +17,9 @@ GAMMAS = (0.0, 0.5, 1.5, 2.0)
 FLT_MAX = float(np.finfo(np.float32).max)
 
 
-def loss_layer(layer, settings):
-    if layer == "FocalLossLayer":
-        return focal_layer(json.dumps(settings))
-    param_str = json.dumps(settings).replace('"', '\\"')
-    return (f'layer {{ name: "loss" type: "Python" bottom: "score" bottom: "label" top: "loss"\n'
-            f'  python_param {{ module: "focal_loss_layer" layer: "{layer}"\n'
-            f'    param_str: "{param_str}" }}\n  loss_weight: 1 }}\n')
-
-
 def net_for(layer, settings, logits_shape):
     labels_shape = logits_shape[:1] + logits_shape[2:]
-    return load_net(input_net(logits_shape, labels_shape, loss_layer(layer, settings)))
+    return load_net(input_net(logits_shape, labels_shape, focal_layer(settings, layer=layer)))
 
 
 def reference(layer, logits, labels, settings):
@@ -97,15 +86,14 @@ SPREAD = [[2e38, -2e38, 0.0], [3.4e38, -3.4e38, -3.4e38], [-3e38, 1.0, 3e38],
           [1e38, 1e38, -3e38], [-FLT_MAX, FLT_MAX, 0.0]]
 
 
-# numpy says so when a loss above FLT_MAX goes into the float32 top: that is the expected inf.
-@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 @pytest.mark.parametrize("shape", ["NC", "NCS"])
 @pytest.mark.parametrize("gamma", GAMMAS)
 @pytest.mark.parametrize("layer", LAYERS)
 def test_finite_logits_of_any_spread_give_the_float64_loss_and_gradient(layer, gamma, shape):
     """Labels at the maximum (the softmax's exact loss is 0) and at the far end: the gradient
-    is the reference's, finite. A softmax term −log p above FLT_MAX (the label FLT_MAX below the
-    maximum) is inf in float32, as the reference's loss is beyond float32 then."""
+    is the reference's, finite. Where the reference's loss is beyond float32 (a term −log p
+    above FLT_MAX, the label FLT_MAX below the maximum), forward stops with the overflow error
+    instead of giving an inf loss (the next test keeps those rows within range)."""
     rows = np.array(SPREAD, np.float32)
     top = np.argmax(rows, axis=1)
     labels = np.concatenate([top, (top + 1) % 3]).astype(np.float32)
@@ -115,19 +103,41 @@ def test_finite_logits_of_any_spread_give_the_float64_loss_and_gradient(layer, g
     if shape == "NCS":                  # the same positions along a spatial axis
         logits, labels = logits.T[None].copy(), labels[None]
     settings = {"focusing_parameter": gamma, "normalization": "none"}
+    ref_loss, ref_grad = reference(layer, logits, labels, settings)
+    net = net_for(layer, settings, logits.shape)
+    net.blobs["score"].data[...] = logits
+    net.blobs["label"].data[...] = labels
+    if ref_loss > FLT_MAX:
+        with pytest.raises(InputError, match="the loss overflows float32"):
+            net.forward()
+        return
+    loss = net.forward()["loss"].item()
+    net.backward()
+    grad = net.blobs["score"].diff
+    assert np.isfinite(grad).all()
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loss, ref_loss, rtol=2e-6)
+
+
+@pytest.mark.parametrize("gamma", GAMMAS)
+@pytest.mark.parametrize("layer", LAYERS)
+def test_logits_near_flt_max_within_float32_give_the_float64_loss_and_gradient(layer, gamma):
+    """Labels at each row's maximum: every term fits float32, so loss and gradient are the
+    float64 reference's, however far apart the logits."""
+    logits = np.array(SPREAD, np.float32)
+    labels = np.argmax(logits, axis=1).astype(np.float32)
+    if layer == "FocalLossLayer":
+        labels = labels + 1
+    settings = {"focusing_parameter": gamma, "normalization": "none"}
+    ref_loss, ref_grad = reference(layer, logits, labels, settings)
+    assert ref_loss <= FLT_MAX
     net = net_for(layer, settings, logits.shape)
     net.blobs["score"].data[...] = logits
     net.blobs["label"].data[...] = labels
     loss = net.forward()["loss"].item()
     net.backward()
-    grad = net.blobs["score"].diff
-    ref_loss, ref_grad = reference(layer, logits, labels, settings)
-    assert np.isfinite(grad).all()
-    np.testing.assert_allclose(grad, ref_grad, rtol=1e-5, atol=1e-6)
-    if ref_loss > FLT_MAX:
-        assert loss == np.inf
-    else:
-        np.testing.assert_allclose(loss, ref_loss, rtol=2e-6)
+    np.testing.assert_allclose(net.blobs["score"].diff, ref_grad, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loss, ref_loss, rtol=2e-6)
 
 
 @pytest.mark.parametrize("gamma", GAMMAS)

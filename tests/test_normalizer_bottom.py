@@ -1,25 +1,20 @@
 """The optional third bottom: one value that divides the loss as max(value, 1) (Detectron's
 fg_num), shared by several layers (one per FPN level), fed by Caffe's own Reduction layer."""
-import json
-
 import numpy as np
 import pytest
-from caffe_nets import input_net, load_net
+from caffe_nets import focal_layer, input_net, load_net
+
+from focal_loss_layer.check.nets import input_layer
 
 LOGITS, LABELS = (2, 3, 4), (2, 4)
 
 
-def layer(settings, bottoms=("score", "label", "fg_num"), name="loss", loss_weight=1.0):
-    bottom_lines = "".join(f'  bottom: "{b}"\n' for b in bottoms)
-    param_str = json.dumps(settings).replace('"', '\\"')
-    return (f'layer {{ name: "{name}" type: "Python"\n{bottom_lines}  top: "{name}"\n'
-            f'  python_param {{ module: "focal_loss_layer" layer: "FocalLossLayer"\n'
-            f'    param_str: "{param_str}" }}\n  loss_weight: {loss_weight} }}\n')
+def layer(settings, bottoms=("score", "label", "fg_num"), name="loss"):
+    return focal_layer(settings, bottoms, name=name)
 
 
 def count_input(shape=(1,)):
-    dims = " ".join(f"dim: {d}" for d in shape)
-    return f'layer {{ name: "fg_num" type: "Input" top: "fg_num" input_param {{ shape {{ {dims} }} }} }}\n'
+    return input_layer("fg_num", shape)
 
 
 def case(seed=0):
@@ -92,7 +87,7 @@ def test_a_reduction_sum_over_per_image_counts_feeds_several_layers():
     """Two 'levels' share one count: the sum of per-image positives, made by Caffe's Reduction.
     Under force_backward Caffe asks for a gradient to the count: it gets zeros, summed by the
     Split layer Caffe puts in front of the two layers and passed on by the Reduction."""
-    per_image = 'layer { name: "pos" type: "Input" top: "pos" input_param { shape { dim: 2 } } }\n'
+    per_image = input_layer("pos", (2,))
     reduction = ('layer { name: "fg_num" type: "Reduction" bottom: "pos" top: "fg_num"\n'
                  '  reduction_param { operation: SUM axis: 0 } }\n')
     text = (input_net(LOGITS, LABELS, per_image + reduction + layer(SETTINGS, name="level3")

@@ -1,12 +1,13 @@
-"""FocalLossLayer in the net topologies where Caffe does NOT simply call forward then backward on
-it: a twin net replaces it by Caffe's C++ SigmoidCrossEntropyLoss (SCE) in the same role, and what
-reaches the weights must agree.
+"""Both layers in the net topologies where Caffe does NOT simply call forward then backward on
+them: a twin net replaces the layer by its C++ twin in the same role (cases.LAYERS:
+FocalLossLayer by SigmoidCrossEntropyLoss (SCE), SoftmaxFocalLossLayer by SoftmaxWithLoss), and
+what reaches the weights must agree.
 
-At focusing_parameter 0 with the default normalization (batch_size, SCE's default BATCH_SIZE) the
-focal loss is sigmoid cross-entropy, so every difference between the twins is a difference in how
-the layer plays along with Caffe's net machinery, not in the math. A focal layer at γ = 2 in a role
-that contributes no gradient (a monitor) must leave the weight gradient equal to that of the net
-without it.
+At focusing_parameter 0 with the default normalization (batch_size, SCE's default BATCH_SIZE;
+valid, SoftmaxWithLoss's default VALID) each layer computes its twin's loss, so every difference
+between the twins is a difference in how the layer plays along with Caffe's net machinery, not
+in the math. A layer at γ = 2 in a role that contributes no gradient (a monitor) must leave the
+weight gradient equal to that of the net without it.
 
 Why these topologies: Caffe's Split layer (inserted wherever a blob feeds several layers) sums the
 diffs of all its tops in backward, whether or not the consumer of each top ran its backward. Caffe
@@ -18,72 +19,65 @@ the weights (or into an Input blob's diff, or a TEST net's blobs).
 
 Every net here is real Caffe (caffe.Net / caffe.SGDSolver from prototxt text), no force_backward
 unless a case says so; the learnable layers' parameters are set from numpy so that twins start
-identical. Agreement: |focal - sce| <= TOL * max(1, |sce|) per element (gradients are O(0.1-1)).
+identical. Agreement: |layer - twin| <= TOL * max(1, |twin|) per element (gradients are O(0.1-1)).
 """
+from functools import partial
+
 import caffe
 import numpy as np
 import pytest
 from caffe_nets import load_net
+from cases import LAYERS, SIGMOID, SOFTMAX, layer_id
+
+from focal_loss_layer.check.nets import caffe_loss, inner_product, input_layer, python_loss
 
 TOL = 1e-5
 N, D, C = 4, 5, 3                     # fc head: x (N, D) -> score (N, C)
-CONV_X, CONV_SCORE = (2, 2, 4, 4), (2, 3, 4, 4)  # conv head: x -> score (N, C, H, W)
+CONV_X, CONV_SCORE = (2, 2, 4, 4), (2, 3, 4, 4)  # sigmoid conv head: x -> score (N, C, H, W)
+H, W = 3, 4                           # softmax dense head: x (N, 2, H, W) -> score (N, C, H, W)
 SENTINEL_BASE = 1000.0
 
 
 # ----------------------------------------------------------------------------------------------
 # prototxt pieces
 
-def _dims(shape):
-    return " ".join(f"dim: {d}" for d in shape)
+def focal(layer, name, bottoms=("score", "label"), loss_weight=1, gamma=0, propagate_down=None,
+          ignore_label=None):
+    """The layer under test with top `name`; loss_weight None: no loss_weight line at all."""
+    settings = {"focusing_parameter": gamma}
+    if ignore_label is not None:
+        settings["ignore_label"] = ignore_label
+    return python_loss(name, "focal_loss_layer", layer.name, settings, bottoms, loss_weight,
+                       propagate_down)
 
 
-def input_layer(name, shape):
-    return f'layer {{ name: "{name}" type: "Input" top: "{name}" input_param {{ shape {{ {_dims(shape)} }} }} }}\n'
+def twin(layer, name, bottoms=("score", "label"), loss_weight=1, propagate_down=None,
+         ignore_label=None):
+    """The layer's twin (the layer at γ = 0 only) with top `name`."""
+    loss_param = None if ignore_label is None else {"ignore_label": ignore_label}
+    return caffe_loss(name, layer.twin, bottoms, loss_weight, propagate_down, loss_param)
 
 
-def loss(kind, name, bottoms=("score", "label"), loss_weight=1, gamma=0, propagate_down=None):
-    """A loss layer whose top is `name`. kind: 'focal' (FocalLossLayer) or 'sce' (Caffe's
-    SigmoidCrossEntropyLoss). loss_weight None: no loss_weight line at all."""
-    if kind == "focal":
-        return loss_layer(name, "Python", bottoms, loss_weight, propagate_down,
-                          f'python_param {{ module: "focal_loss_layer" layer: "FocalLossLayer" '
-                          f'param_str: "{{\'focusing_parameter\': {gamma}}}" }}')
-    if kind == "sce":
-        assert gamma == 0, "SCE is focal loss at gamma 0 only"
-        return loss_layer(name, "SigmoidCrossEntropyLoss", bottoms, loss_weight, propagate_down)
-    raise ValueError(kind)
+def labels_shape(layer):
+    """The fc head's labels: per-class targets where the twin takes only those (SCE)."""
+    return (N, C) if layer.targets else (N,)
 
 
-def loss_layer(name, layer_type, bottoms, loss_weight, propagate_down, params=""):
-    """Prototxt of a layer `name` of layer_type on bottoms with top `name`, its parameters
-    (text), and loss_weight (None: no line) and propagate_down lines."""
-    bottom = " ".join(f'bottom: "{b}"' for b in bottoms)
-    body = f'type: "{layer_type}" {bottom} top: "{name}" {params}'
-    if loss_weight is not None:
-        body += f" loss_weight: {loss_weight}"
-    for flag in propagate_down or ():
-        body += f" propagate_down: {'true' if flag else 'false'}"
-    return f'layer {{ name: "{name}" {body} }}\n'
-
-
-def focal(name, **kw):
-    return loss("focal", name, **kw)
-
-
-def sce(name, **kw):
-    return loss("sce", name, **kw)
+def fc_head(layer):
+    return (input_layer("x", (N, D)) + input_layer("label", labels_shape(layer))
+            + inner_product("fc", "x", "score", C))
 
 
 GAUSS = 'weight_filler { type: "gaussian" std: 0.1 } bias_filler { type: "gaussian" std: 0.1 }'
-FC = (input_layer("x", (N, D)) + input_layer("label", (N, C))
-      + f'layer {{ name: "fc" type: "InnerProduct" bottom: "x" top: "score" '
-        f'inner_product_param {{ num_output: {C} {GAUSS} }} }}\n')
-CONV = (input_layer("x", CONV_X) + input_layer("label", CONV_SCORE)
-        + input_layer("label_flat", (CONV_SCORE[0], int(np.prod(CONV_SCORE[1:]))))
-        + input_layer("label_view", CONV_SCORE[:2] + (int(np.prod(CONV_SCORE[2:])),))
-        + f'layer {{ name: "conv" type: "Convolution" bottom: "x" top: "score" convolution_param '
-          f'{{ num_output: {CONV_SCORE[1]} kernel_size: 3 pad: 1 {GAUSS} }} }}\n')
+
+
+def conv_head(x_shape, labels):
+    """Input x and the label blobs ({name: shape}), and a 3x3 Convolution x -> score (C maps)."""
+    return (input_layer("x", x_shape) + "".join(input_layer(n, s) for n, s in labels.items())
+            + f'layer {{ name: "conv" type: "Convolution" bottom: "x" top: "score" convolution_param '
+              f'{{ num_output: {C} kernel_size: 3 pad: 1 {GAUSS} }} }}\n')
+
+
 FLATTEN = 'layer { name: "flat" type: "Flatten" bottom: "score" top: "score_flat" }\n'
 RESHAPE = ('layer { name: "view" type: "Reshape" bottom: "score" top: "score_view" '
            'reshape_param { shape { dim: 0 dim: 0 dim: -1 } } }\n')
@@ -91,7 +85,6 @@ LEAKY_RELU_IN_PLACE = ('layer { name: "relu" type: "ReLU" bottom: "score" top: "
                        'relu_param { negative_slope: 0.2 } }\n')
 SCALE_IN_PLACE = ('layer { name: "scale" type: "Scale" bottom: "score" top: "score" '
                   'scale_param { bias_term: true } }\n')
-MAIN = sce("main")                    # the net's real loss, the same in both twins
 UNDER_TEST = "UNDER_TEST\n"           # where the role's layer(s) go
 
 
@@ -172,76 +165,99 @@ def compare_runs(role, focal_run, twin_run):
 
 
 # ----------------------------------------------------------------------------------------------
-# Forward + backward in one net: twin with SCE (or without the layer), compare param diffs.
-# (body with UNDER_TEST, the focal layer(s), the twin's layer(s)); ids name role and variant.
+# Forward + backward in one net: twin with the C++ loss (or without the layer), compare param
+# diffs. (body with UNDER_TEST, the layer(s) under test, the twin's layer(s)); ids name the
+# layer, the role and the variant.
 
-def case(id, body, focal_part, twin_part):
-    return pytest.param(body, focal_part, twin_part, id=id)
+def fc_roles(layer):
+    """The roles on the fc head, the same for both layers."""
+    fl, tw = partial(focal, layer), partial(twin, layer)
+    fc, main = fc_head(layer), tw("main")     # main: the net's real loss, the same in both twins
+    return [
+        # baseline: the layer as the net's only loss (Caffe calls forward and backward)
+        ("main-loss-alone", fc + UNDER_TEST, fl("main"), tw("main")),
+        # 1. monitor: a second loss on the same score, loss_weight 0 / no loss_weight line
+        ("monitor-lw0", fc + main + UNDER_TEST, fl("mon", loss_weight=0), tw("mon", loss_weight=0)),
+        ("monitor-lw0-declared-before-main", fc + UNDER_TEST + main,
+         fl("mon", loss_weight=0), tw("mon", loss_weight=0)),
+        ("monitor-no-loss_weight-line", fc + main + UNDER_TEST,
+         fl("mon", loss_weight=None), tw("mon", loss_weight=0)),
+        ("monitor-lw0-gamma2-vs-no-monitor", fc + main + UNDER_TEST, fl("mon", loss_weight=0, gamma=2), ""),
+        ("monitor-no-loss_weight-line-gamma2-vs-no-monitor", fc + main + UNDER_TEST,
+         fl("mon", loss_weight=None, gamma=2), ""),
+        # 2. propagate_down
+        ("propagate_down-false-logits-and-labels", fc + main + UNDER_TEST,
+         fl("pd", propagate_down=(False, False)), tw("pd", propagate_down=(False, False))),
+        ("propagate_down-false-gamma2-vs-no-layer", fc + main + UNDER_TEST,
+         fl("pd", gamma=2, propagate_down=(False, False)), ""),
+        ("propagate_down-true-logits-false-labels", fc + UNDER_TEST,
+         fl("pd", propagate_down=(True, False)), tw("pd", propagate_down=(True, False))),
+        # force_backward overrides propagate_down: false wherever AllowForceBackward (logits of both)
+        ("force_backward-overrides-propagate_down-false", "force_backward: true\n" + fc + main + UNDER_TEST,
+         fl("pd", propagate_down=(False, False)), tw("pd", propagate_down=(False, False))),
+        ("force_backward-monitor-lw0", "force_backward: true\n" + fc + main + UNDER_TEST,
+         fl("mon", loss_weight=0), tw("mon", loss_weight=0)),
+        # 5. two losses on one blob
+        ("two-losses-lw1-and-lw0.5", fc + UNDER_TEST,
+         fl("a") + fl("b", loss_weight=0.5), tw("a") + tw("b", loss_weight=0.5)),
+        ("two-losses-gamma0-and-gamma2-vs-twin-and-gamma2", fc + UNDER_TEST,
+         fl("a") + fl("b", gamma=2), tw("a") + fl("b", gamma=2)),
+        ("two-losses-main-plus-gamma2-monitor-vs-twin-alone", fc + UNDER_TEST,
+         fl("a") + fl("b", gamma=2, loss_weight=0), tw("a")),
+        # 7. an in-place layer below the loss
+        ("inplace-relu-main", fc + LEAKY_RELU_IN_PLACE + UNDER_TEST, fl("main"), tw("main")),
+        ("inplace-relu-monitor-lw0", fc + LEAKY_RELU_IN_PLACE + main + UNDER_TEST,
+         fl("mon", loss_weight=0), tw("mon", loss_weight=0)),
+        ("inplace-relu-monitor-gamma2-vs-no-monitor", fc + LEAKY_RELU_IN_PLACE + main + UNDER_TEST,
+         fl("mon", gamma=2, loss_weight=0), ""),
+        ("inplace-scale-main", fc + SCALE_IN_PLACE + UNDER_TEST, fl("main"), tw("main")),
+        ("inplace-scale-monitor-lw0", fc + SCALE_IN_PLACE + main + UNDER_TEST,
+         fl("mon", loss_weight=0), tw("mon", loss_weight=0)),
+    ]
 
 
-TWIN_CASES = [
-    # baseline: the layer as the net's only loss (Caffe calls forward and backward)
-    case("main-loss-alone", FC + UNDER_TEST, focal("main"), sce("main")),
-    # 1. monitor: a second loss on the same score, loss_weight 0 / no loss_weight line
-    case("monitor-lw0", FC + MAIN + UNDER_TEST, focal("mon", loss_weight=0), sce("mon", loss_weight=0)),
-    case("monitor-lw0-declared-before-main", FC + UNDER_TEST + MAIN,
-         focal("mon", loss_weight=0), sce("mon", loss_weight=0)),
-    case("monitor-no-loss_weight-line", FC + MAIN + UNDER_TEST,
-         focal("mon", loss_weight=None), sce("mon", loss_weight=0)),
-    case("monitor-lw0-gamma2-vs-no-monitor", FC + MAIN + UNDER_TEST,
-         focal("mon", loss_weight=0, gamma=2), ""),
-    case("monitor-no-loss_weight-line-gamma2-vs-no-monitor", FC + MAIN + UNDER_TEST,
-         focal("mon", loss_weight=None, gamma=2), ""),
-    # 2. propagate_down
-    case("propagate_down-false-logits-and-labels", FC + MAIN + UNDER_TEST,
-         focal("pd", propagate_down=(False, False)), sce("pd", propagate_down=(False, False))),
-    case("propagate_down-false-gamma2-vs-no-layer", FC + MAIN + UNDER_TEST,
-         focal("pd", gamma=2, propagate_down=(False, False)), ""),
-    case("propagate_down-true-logits-false-labels", FC + UNDER_TEST,
-         focal("pd", propagate_down=(True, False)), sce("pd", propagate_down=(True, False))),
-    # force_backward overrides propagate_down: false wherever AllowForceBackward (logits of both)
-    case("force_backward-overrides-propagate_down-false", "force_backward: true\n" + FC + MAIN + UNDER_TEST,
-         focal("pd", propagate_down=(False, False)), sce("pd", propagate_down=(False, False))),
-    case("force_backward-monitor-lw0", "force_backward: true\n" + FC + MAIN + UNDER_TEST,
-         focal("mon", loss_weight=0), sce("mon", loss_weight=0)),
-    # 5. two focal layers on one blob
-    case("two-focal-lw1-and-lw0.5", FC + UNDER_TEST,
-         focal("a") + focal("b", loss_weight=0.5), sce("a") + sce("b", loss_weight=0.5)),
-    case("two-focal-gamma0-and-gamma2-vs-sce-and-gamma2", FC + UNDER_TEST,
-         focal("a") + focal("b", gamma=2), sce("a") + focal("b", gamma=2)),
-    case("two-focal-main-plus-gamma2-monitor-vs-sce-alone", FC + UNDER_TEST,
-         focal("a") + focal("b", gamma=2, loss_weight=0), sce("a")),
-    # 6. a Flatten / Reshape view of the logits (shares the diff) plus a loss on the original blob
-    case("flatten-view-main", CONV + FLATTEN + MAIN + UNDER_TEST,
-         focal("v", bottoms=("score_flat", "label_flat")), sce("v", bottoms=("score_flat", "label_flat"))),
+def twin_cases(layer, roles):
+    return [pytest.param(body, focal_part, twin_part, id=f"{layer.name}-{id}")
+            for id, body, focal_part, twin_part in fc_roles(layer) + roles]
+
+
+# 6. (FocalLossLayer) a Flatten / Reshape view of the logits (shares the diff) plus a loss on the
+# original blob, on a conv head with per-class targets.
+fl, sce = partial(focal, SIGMOID), partial(twin, SIGMOID)
+MAIN = sce("main")
+CONV = conv_head(CONV_X, {"label": CONV_SCORE,
+                          "label_flat": (CONV_SCORE[0], int(np.prod(CONV_SCORE[1:]))),
+                          "label_view": CONV_SCORE[:2] + (int(np.prod(CONV_SCORE[2:])),)})
+FLAT, VIEW = ("score_flat", "label_flat"), ("score_view", "label_view")
+SIGMOID_TWIN_CASES = twin_cases(SIGMOID, [
+    ("flatten-view-main", CONV + FLATTEN + MAIN + UNDER_TEST, fl("v", bottoms=FLAT), sce("v", bottoms=FLAT)),
     # (Flatten shares its bottom's diff only in its own Backward, which Caffe skips for a view
     # feeding a monitor: this one guards without being reachable by a forward-written diff.
     # Reshape shares the diff from Reshape on, so the next case is.)
-    case("flatten-view-monitor-lw0", CONV + FLATTEN + MAIN + UNDER_TEST,
-         focal("v", bottoms=("score_flat", "label_flat"), loss_weight=0),
-         sce("v", bottoms=("score_flat", "label_flat"), loss_weight=0)),
-    case("flatten-view-main-original-monitor-lw0",
-         CONV + FLATTEN + sce("main", bottoms=("score_flat", "label_flat")) + UNDER_TEST,
-         focal("mon", loss_weight=0), sce("mon", loss_weight=0)),
-    case("reshape-view-monitor-lw0", CONV + RESHAPE + MAIN + UNDER_TEST,
-         focal("v", bottoms=("score_view", "label_view"), loss_weight=0),
-         sce("v", bottoms=("score_view", "label_view"), loss_weight=0)),
-    case("flatten-view-monitor-gamma2-vs-no-monitor", CONV + FLATTEN + MAIN + UNDER_TEST,
-         focal("v", bottoms=("score_flat", "label_flat"), gamma=2, loss_weight=0), ""),
-    # 7. an in-place layer below the loss
-    case("inplace-relu-main", FC + LEAKY_RELU_IN_PLACE + UNDER_TEST, focal("main"), sce("main")),
-    case("inplace-relu-monitor-lw0", FC + LEAKY_RELU_IN_PLACE + MAIN + UNDER_TEST,
-         focal("mon", loss_weight=0), sce("mon", loss_weight=0)),
-    case("inplace-relu-monitor-gamma2-vs-no-monitor", FC + LEAKY_RELU_IN_PLACE + MAIN + UNDER_TEST,
-         focal("mon", gamma=2, loss_weight=0), ""),
-    case("inplace-scale-main", FC + SCALE_IN_PLACE + UNDER_TEST, focal("main"), sce("main")),
-    case("inplace-scale-monitor-lw0", FC + SCALE_IN_PLACE + MAIN + UNDER_TEST,
-         focal("mon", loss_weight=0), sce("mon", loss_weight=0)),
-]
+    ("flatten-view-monitor-lw0", CONV + FLATTEN + MAIN + UNDER_TEST,
+     fl("v", bottoms=FLAT, loss_weight=0), sce("v", bottoms=FLAT, loss_weight=0)),
+    ("flatten-view-main-original-monitor-lw0", CONV + FLATTEN + sce("main", bottoms=FLAT) + UNDER_TEST,
+     fl("mon", loss_weight=0), sce("mon", loss_weight=0)),
+    ("reshape-view-monitor-lw0", CONV + RESHAPE + MAIN + UNDER_TEST,
+     fl("v", bottoms=VIEW, loss_weight=0), sce("v", bottoms=VIEW, loss_weight=0)),
+    ("flatten-view-monitor-gamma2-vs-no-monitor", CONV + FLATTEN + MAIN + UNDER_TEST,
+     fl("v", bottoms=FLAT, gamma=2, loss_weight=0), ""),
+])
+
+# (SoftmaxFocalLossLayer) dense: labels (N, H, W) of 0/1 classes (set_inputs), conv logits
+# (N, C, H, W).
+sfl, swl = partial(focal, SOFTMAX), partial(twin, SOFTMAX)
+SOFTMAX_CONV = conv_head((N, 2, H, W), {"label": (N, H, W)})
+SOFTMAX_TWIN_CASES = twin_cases(SOFTMAX, [
+    ("dense-main-loss-ignore_label", SOFTMAX_CONV + UNDER_TEST,
+     sfl("main", ignore_label=0), swl("main", ignore_label=0)),
+    ("dense-monitor-lw0-gamma2-vs-no-monitor", SOFTMAX_CONV + swl("main") + UNDER_TEST,
+     sfl("mon", loss_weight=0, gamma=2), ""),
+])
 
 
-@pytest.mark.parametrize("body, focal_part, twin_part", TWIN_CASES)
-def test_weight_gradient_equals_the_sce_twin(request, body, focal_part, twin_part):
+@pytest.mark.parametrize("body, focal_part, twin_part", SIGMOID_TWIN_CASES + SOFTMAX_TWIN_CASES)
+def test_weight_gradient_equals_the_twin(request, body, focal_part, twin_part):
     role = request.node.callspec.id
     focal_run = forward_backward(body.replace(UNDER_TEST, focal_part))
     twin_run = forward_backward(body.replace(UNDER_TEST, twin_part))
@@ -250,94 +266,110 @@ def test_weight_gradient_equals_the_sce_twin(request, body, focal_part, twin_par
 
 # ----------------------------------------------------------------------------------------------
 # 3. and 4. Blobs whose diff nobody may write: logits straight from an Input (no force_backward),
-# and a TEST-phase net's blobs (forward only). A sentinel pattern must survive, as with SCE.
+# and a TEST-phase net's blobs (forward only). A sentinel pattern must survive, as with the twin.
 
 def sentinel(shape):
     return SENTINEL_BASE + np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
 
 
-def loss_variants(focal_layer, twin_layer, twin_id):
-    """The twin and the layer under test in each role, as top "loss": main at γ 0 and 2, and
-    the roles whose backward Caffe skips."""
-    return [
-        pytest.param(twin_layer("loss"), id=twin_id),
-        pytest.param(focal_layer("loss"), id="focal-gamma0"),
-        pytest.param(focal_layer("loss", gamma=2), id="focal-gamma2"),
-        pytest.param(focal_layer("loss", loss_weight=0), id="focal-lw0"),
-        pytest.param(focal_layer("loss", loss_weight=None), id="focal-no-loss_weight-line"),
-    ]
+# The twin and the layer under test in each role, as top "loss": main at γ 0 and 2, and the roles
+# whose backward Caffe skips. {id: focal()'s keywords, None for the twin}
+LOSS_VARIANTS = {"twin": None, "focal-gamma0": {}, "focal-gamma2": {"gamma": 2},
+                 "focal-lw0": {"loss_weight": 0}, "focal-no-loss_weight-line": {"loss_weight": None}}
 
 
-LOSS_VARIANTS = loss_variants(focal, sce, "sce")
+def variant(layer, name):
+    keywords = LOSS_VARIANTS[name]
+    return twin(layer, "loss") if keywords is None else focal(layer, "loss", **keywords)
 
 
-@pytest.mark.parametrize("layer", LOSS_VARIANTS)
-def test_input_logits_diff_untouched_without_force_backward(request, layer):
+def input_head(layer):
+    return input_layer("score", (N, C)) + input_layer("label", labels_shape(layer))
+
+
+@pytest.mark.parametrize("name", LOSS_VARIANTS)
+@pytest.mark.parametrize("layer", LAYERS, ids=layer_id)
+def test_input_logits_diff_untouched_without_force_backward(request, layer, name):
     role = f"input-logits-no-force_backward/{request.node.callspec.id}"
-    net = load_net(input_layer("score", (N, C)) + input_layer("label", (N, C)) + layer)
+    net = load_net(input_head(layer) + variant(layer, name))
     set_inputs(net)
     net.blobs["score"].data[...] = np.random.default_rng(2).normal(size=(N, C))
-    net.blobs["score"].diff[...] = net.blobs["label"].diff[...] = sentinel((N, C))
+    net.blobs["score"].diff[...] = sentinel((N, C))
+    net.blobs["label"].diff[...] = sentinel(labels_shape(layer))
     net.forward()
     net.backward()
     assert_untouched(role, "Input 'score' diff", net.blobs["score"].diff, sentinel((N, C)))
-    assert_untouched(role, "Input 'label' diff", net.blobs["label"].diff, sentinel((N, C)))
+    assert_untouched(role, "Input 'label' diff", net.blobs["label"].diff, sentinel(labels_shape(layer)))
 
 
-@pytest.mark.parametrize("layer", LOSS_VARIANTS)
-@pytest.mark.parametrize("head", [pytest.param(FC, id="fc-score"),
-                                  pytest.param(input_layer("score", (N, C)) + input_layer("label", (N, C)),
-                                               id="input-score")])
-def test_test_phase_forward_writes_no_diff(request, head, layer):
+@pytest.mark.parametrize("name", LOSS_VARIANTS)
+@pytest.mark.parametrize("head", [fc_head, input_head], ids=["fc-score", "input-score"])
+@pytest.mark.parametrize("layer", LAYERS, ids=layer_id)
+def test_test_phase_forward_writes_no_diff_and_gives_the_twins_loss(request, layer, head, name):
+    """The net and its twin, each forward only in a TEST net: no diff changes; the loss is the
+    twin's at γ 0 and below it at γ 2."""
     role = f"TEST-phase/{request.node.callspec.id}"
-    net = load_net(head + layer, phase=caffe.TEST)
-    set_params(net)
-    set_inputs(net)
-    net.blobs["score"].data[...] = np.random.default_rng(2).normal(size=(N, C))
-    for name in ("score", "label"):
-        net.blobs[name].diff[...] = sentinel((N, C))
-    out = net.forward()
-    assert np.isfinite(out["loss"]).all() and out["loss"].item() > 0
-    for name in ("score", "label"):
-        assert_untouched(role, f"{name!r} diff after forward", net.blobs[name].diff, sentinel((N, C)))
+    outputs = {}
+    for which, text in (("net", variant(layer, name)), ("twin", twin(layer, "loss"))):
+        net = load_net(head(layer) + text, phase=caffe.TEST)
+        set_params(net)
+        set_inputs(net)
+        net.blobs["score"].data[...] = np.random.default_rng(2).normal(size=(N, C))
+        net.blobs["score"].diff[...] = sentinel((N, C))
+        net.blobs["label"].diff[...] = sentinel(labels_shape(layer))
+        out = net.forward()
+        assert np.isfinite(out["loss"]).all() and out["loss"].item() > 0
+        outputs[which] = out["loss"].item()
+        assert_untouched(role, f"{which}: 'score' diff", net.blobs["score"].diff, sentinel((N, C)))
+        assert_untouched(role, f"{which}: 'label' diff", net.blobs["label"].diff,
+                         sentinel(labels_shape(layer)))
+    if (LOSS_VARIANTS[name] or {}).get("gamma", 0) == 0:
+        compare(role, "TEST-phase loss", outputs["net"], outputs["twin"])
+    else:
+        assert 0 < outputs["net"] < outputs["twin"]
 
 
-@pytest.mark.parametrize("propagate_down", [
-    pytest.param(None, id="inputs-need-no-gradient"),
-    pytest.param((True, False, False), id="propagate_down-false"),
+@pytest.mark.parametrize("propagate_down", [None, False], ids=["inputs-need-no-gradient", "propagate_down-false"])
+@pytest.mark.parametrize("layer, normalizer", [
+    pytest.param(SIGMOID, ("fg_num",), id="FocalLossLayer-labels-normalizer"),
+    pytest.param(SOFTMAX, (), id="SoftmaxFocalLossLayer-labels"),
 ])
 def test_backward_leaves_label_and_normalizer_diffs_alone_where_propagate_down_is_false(
-        request, propagate_down):
+        request, layer, normalizer, propagate_down):
     """The layer's backward runs (the logits feed learnable weights), but Caffe asks no gradient
-    for the labels or the normalizer: their diffs keep the sentinel exactly."""
+    for the labels or the normalizer (FocalLossLayer's third bottom): their diffs keep the
+    sentinel exactly."""
     role = f"propagate_down-labels-normalizer/{request.node.callspec.id}"
-    net = load_net(FC + input_layer("fg_num", (1,))
-                   + focal("loss", bottoms=("score", "label", "fg_num"), gamma=2,
-                           propagate_down=propagate_down))
+    bottoms = ("score", "label") + normalizer
+    flags = None if propagate_down is None else (True,) + (False,) * (len(bottoms) - 1)
+    net = load_net(fc_head(layer) + "".join(input_layer(b, (1,)) for b in normalizer)
+                   + focal(layer, "loss", bottoms=bottoms, gamma=2, propagate_down=flags))
     set_params(net)
     set_inputs(net)
-    net.blobs["fg_num"].data[...] = 3.0
-    net.blobs["label"].diff[...] = sentinel((N, C))
-    net.blobs["fg_num"].diff[...] = sentinel((1,))
+    sentinels = {"label": sentinel(labels_shape(layer)), **{b: sentinel((1,)) for b in normalizer}}
+    for name, values in sentinels.items():
+        if name != "label":
+            net.blobs[name].data[...] = 3.0
+        net.blobs[name].diff[...] = values
     net.forward()
     net.backward()
     assert np.abs(net.params["fc"][0].diff).max() > 1e-3, f"[{role}] backward did not run"
-    assert_untouched(role, "'label' diff", net.blobs["label"].diff, sentinel((N, C)))
-    assert_untouched(role, "'fg_num' diff", net.blobs["fg_num"].diff, sentinel((1,)))
+    for name, values in sentinels.items():
+        assert_untouched(role, f"{name!r} diff", net.blobs[name].diff, values)
 
 
 # ----------------------------------------------------------------------------------------------
-# 8. and 9. Solvers: HDF5Data TRAIN/TEST, iter_size 2, a TEST net; snapshot -> restore -> continue.
+# 8. and 9. Solvers (FocalLossLayer): HDF5Data TRAIN/TEST, iter_size 2, a TEST net; snapshot -> restore -> continue.
 # The data file holds exactly 2 batches: every iteration (iter_size 2) and every test pass
 # (test_iter 2) reads the whole file, so a restored solver sees the same data as an uninterrupted one.
 
 BATCH = 4
 SOLVER_CASES = [
-    pytest.param(UNDER_TEST, focal("main"), sce("main"), id="main-loss"),
-    pytest.param(MAIN + UNDER_TEST, focal("mon", loss_weight=0), sce("mon", loss_weight=0), id="monitor-lw0"),
-    pytest.param(MAIN + UNDER_TEST, focal("mon", loss_weight=None), sce("mon", loss_weight=0),
+    pytest.param(UNDER_TEST, fl("main"), sce("main"), id="main-loss"),
+    pytest.param(MAIN + UNDER_TEST, fl("mon", loss_weight=0), sce("mon", loss_weight=0), id="monitor-lw0"),
+    pytest.param(MAIN + UNDER_TEST, fl("mon", loss_weight=None), sce("mon", loss_weight=0),
                  id="monitor-no-loss_weight-line"),
-    pytest.param(MAIN + UNDER_TEST, focal("mon", gamma=2, loss_weight=0), "", id="monitor-gamma2-vs-no-monitor"),
+    pytest.param(MAIN + UNDER_TEST, fl("mon", gamma=2, loss_weight=0), "", id="monitor-gamma2-vs-no-monitor"),
 ]
 
 
@@ -360,8 +392,7 @@ def solver_net(source, losses):
                    f'include {{ phase: {phase} }} '
                    f'hdf5_data_param {{ source: "{source}" batch_size: {BATCH} }} }}\n'
                    for phase in ("TRAIN", "TEST"))
-    return (data + f'layer {{ name: "fc" type: "InnerProduct" bottom: "x" top: "score" '
-                   f'inner_product_param {{ num_output: {C} {GAUSS} }} }}\n' + losses)
+    return data + inner_product("fc", "x", "score", C) + losses
 
 
 def make_solver(folder, name, net_text):

@@ -15,7 +15,7 @@ import tempfile
 from typing import Dict, List, Optional, Tuple
 
 from .cases import LAYERS
-from .nets import python_loss
+from .nets import dummy_data, python_loss
 from .report import FAIL, PASS, SKIP, Row
 
 ITERATIONS = 3
@@ -75,13 +75,11 @@ def time_net(module: str) -> str:
     for layer in LAYERS:
         case = layer.cases[0]
         tag = layer.name
-        text += (
-            f'layer {{ name: "data_{tag}" type: "DummyData" top: "score_{tag}" top: "label_{tag}" '
-            'dummy_data_param { data_filler { type: "gaussian" std: 3 } '
-            'data_filler { type: "constant" value: 1 } '
-            f'shape {{ dim: 64 dim: {case.shape[1]} }} shape {{ dim: 64 }} }} }}\n'
-            + python_loss(tag, module, layer.name, case.settings,
-                          bottoms=(f"score_{tag}", f"label_{tag}")))
+        tops = [(f"score_{tag}", (64, case.shape[1]), 'type: "gaussian" std: 3'),
+                (f"label_{tag}", (64,), 'type: "constant" value: 1')]
+        text += (dummy_data(f"data_{tag}", tops)
+                 + python_loss(tag, module, layer.name, case.settings,
+                               bottoms=(f"score_{tag}", f"label_{tag}")))
     return text
 
 
