@@ -34,7 +34,7 @@ import math
 from .errors import InputError, ParamError
 from .fast import FocalLossKernel
 from .params import parse_param_str
-from .pycaffe import import_caffe
+from .pycaffe import import_caffe, layer_param_str
 
 caffe = import_caffe("FocalLossLayer and SoftmaxFocalLossLayer")
 
@@ -100,7 +100,7 @@ class FocalLossLayer(KernelLossLayer):
             raise InputError(
                 f"FocalLossLayer takes 2 or 3 bottoms (logits, labels[, normalizer]) and 1 top "
                 f"(loss); got {len(bottom)} bottom(s) and {len(top)} top(s)")
-        self.params = parse_param_str(self.param_str)
+        self.params = parse_param_str(layer_param_str(self))
         self.has_normalizer_bottom = len(bottom) == 3
         if self.has_normalizer_bottom and self.params.normalization_given:
             raise ParamError(

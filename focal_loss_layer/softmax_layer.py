@@ -10,7 +10,7 @@ bottom[0]: logits (N, C, *spatial), the softmax over axis 1; bottom[1]: labels (
 the scalar loss, shape (1,). Formulas: focal_loss_layer.softmax_core. Settings: params.SOFTMAX
 (focusing_parameter, alpha, class_balances, ignore_label, normalization: valid by default, as
 SoftmaxWithLoss). At focusing_parameter 0 with no weights it is SoftmaxWithLoss, loss and
-gradient (tests/test_softmax_layer.py).
+gradient (tests/test_layers.py).
 
 The Caffe glue, and with it the diff contract (forward and reshape write no diff; backward
 writes bottom[0].diff only when propagate_down[0], zeros into bottom[1].diff only when Caffe asks
@@ -20,6 +20,7 @@ focal_loss_layer.softmax_fast.
 from .errors import InputError
 from .layer import KernelLossLayer
 from .params import parse_softmax_param_str
+from .pycaffe import layer_param_str
 from .softmax_fast import SoftmaxFocalLossKernel
 
 
@@ -33,6 +34,6 @@ class SoftmaxFocalLossLayer(KernelLossLayer):
             raise InputError(
                 f"SoftmaxFocalLossLayer takes 2 bottoms (logits, labels) and 1 top (loss); got "
                 f"{len(bottom)} bottom(s) and {len(top)} top(s)")
-        self.params = parse_softmax_param_str(self.param_str)
+        self.params = parse_softmax_param_str(layer_param_str(self))
         self.has_normalizer_bottom = False
         self.kernel = None          # SoftmaxFocalLossKernel for the current blob shapes
