@@ -13,6 +13,8 @@ run, and the context around it. Prints tables; asserts nothing.
 4. Peak extra memory, JIT compile time, and `caffe time` on an example head net.
 5. SoftmaxFocalLossLayer against Caffe's C++ SoftmaxWithLoss (benchmarks.softmax): a
    segmentation-sized blob (8, 21, 256, 256), a small one (64, 21), its own targets and memory.
+6. MultiBoxFocalLossLayer against Caffe's C++ MultiBoxLoss on SSD300's shapes
+   (benchmarks.multibox).
 """
 import argparse
 import json
@@ -25,7 +27,7 @@ import time
 
 import numpy as np
 
-from . import caffe_time, naive, softmax
+from . import caffe_time, multibox, naive, softmax
 from .inputs import IGNORED_FRACTION, fill
 from .nets import comparison_net, load_net
 from .timing import time_layers
@@ -222,6 +224,7 @@ def main(argv=None):
         block += compile_lines()
     print("\n".join(block + [""]), flush=True)
     print("\n".join(softmax_lines(args.quick)), flush=True)
+    print("\n".join([""] + multibox.lines(args.quick)), flush=True)
     block = ["", "caffe time (Caffe's own tool) on the example head, score (2, 80, 100, 100):"]
     block += caffe_time.report(1 if args.quick else 10)
     block += ["", load()]

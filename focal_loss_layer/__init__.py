@@ -2,6 +2,7 @@
 
     python_param { module: "focal_loss_layer"  layer: "FocalLossLayer" }
     python_param { module: "focal_loss_layer"  layer: "SoftmaxFocalLossLayer" }
+    python_param { module: "focal_loss_layer"  layer: "MultiBoxFocalLossLayer" }   (SSD)
 
 The numpy cores (core, softmax_core, labels, params) import without Caffe; the layers and netspec
 are loaded on first use, since they need pycaffe (without it, an ImportError says what is needed:
@@ -16,8 +17,9 @@ from .softmax_core import softmax_focal_loss, softmax_focal_loss_and_gradient
 
 __version__ = "0.1.0"   # the one place the version is written (setup.py reads it from here)
 
-__all__ = ["__version__", "FocalLossLayer", "SoftmaxFocalLossLayer", "sigmoid_focal_loss_and_gradient",
-           "softmax_focal_loss_and_gradient", "FocalLossError", "InputError", "ParamError",
+__all__ = ["__version__", "FocalLossLayer", "SoftmaxFocalLossLayer", "MultiBoxFocalLossLayer",
+           "sigmoid_focal_loss_and_gradient", "softmax_focal_loss_and_gradient", "FocalLossError",
+           "InputError", "ParamError",
            "FocalLossParams", "SoftmaxFocalLossParams", "parse_param_str", "parse_softmax_param_str",
            # deprecated (focal_loss_layer.deprecation): warn when called
            "sigmoid_focal_loss", "softmax_focal_loss"]
@@ -32,6 +34,9 @@ def __getattr__(name):
     if name == "SoftmaxFocalLossLayer":
         from .softmax_layer import SoftmaxFocalLossLayer
         return SoftmaxFocalLossLayer
+    if name == "MultiBoxFocalLossLayer":
+        from .multibox_layer import MultiBoxFocalLossLayer
+        return MultiBoxFocalLossLayer
     if name == "netspec":
         # import_module, not `from . import netspec`: that form asks this __getattr__ again
         # while the submodule is not yet set, and recursed without end when the import failed.

@@ -20,6 +20,8 @@ def test_quick_benchmark_prints_every_table(capsys):
         assert text in out, text
     assert len(re.findall(r"target softmax (large|small) gamma=[\d.]+: ours/SWL", out)) == 3
     assert out.count("peak extra memory") == 2
+    assert re.search(r"target multibox batch 2: ours/MBL [\d.]+ ≤ 1.5", out)
+    assert "MultiBoxFocalLossLayer LOGISTIC, no mining" in out
     kept = re.findall(r"kept    : tracemalloc ([\d.]+)× \(the gradient buffer", out)
     assert len(kept) == 2 and all(float(ratio) >= 1.0 for ratio in kept), kept
 

@@ -10,14 +10,15 @@ load average (1/5/15 min): 1.61 1.76 1.92
 target large gamma=2: ours/SCE 0.22 ≤ 0.3: met
 target small gamma=2: ours/SCE 2.93 ≤ 2.5: NOT MET
 peak extra memory at (2, 80, 100000) ...
+  kept    : tracemalloc 1.0001× (the gradient buffer, made in reshape); target ≤ 1.05×: met
   forward : tracemalloc 0.0055×, VmHWM 0.0050×; target ≤ 0.05×: met
   backward: tracemalloc 0.0001×, VmHWM 0.0070×; target ≤ 0.05×: met
 JIT: first use on a machine (empty numba cache): import 0.17 s, gamma 2 6.06 s, gamma 1.5 7.19 s
      every later process (cache loaded):       import 0.19 s, gamma 2 0.20 s, gamma 1.5 0.01 s
 target softmax large gamma=2: ours/SWL 0.35 ≤ 1: met
+  kept    : tracemalloc 1.0000× (the gradient buffer, made in reshape); target ≤ 1.05×: met
   forward : tracemalloc 0.0038×, VmHWM 0.0072×; target ≤ 0.1×: met
   backward: tracemalloc 0.0001×, VmHWM 0.0003×; target ≤ 0.1×: met
-target backward's check: with / without 1.236 (worst row) ≤ 1.05: NOT MET
 load average (1/5/15 min): 2.45 1.70 1.90
 """
 
@@ -30,6 +31,7 @@ def test_sample_is_read():
     assert (small.ratio, small.target, small.met, small.reference) == (2.93, 2.5, False, "SCE")
     assert out.target("softmax large gamma=2").reference == "SWL"
     assert out.memory == [0.0070, 0.0072]
+    assert out.kept == [1.0001, 1.0]
     assert out.jit_first_use == {"import": 0.17, "gamma 2": 6.06, "gamma 1.5": 7.19}
     assert out.jit_cached["gamma 1.5"] == 0.01
     assert out.load == [1.61, 2.45]
@@ -40,13 +42,14 @@ def test_the_committed_run_has_every_figure_the_docs_quote():
     for row in ("large gamma=2", "large gamma=1.5", "small gamma=2",
                 "softmax large gamma=2", "softmax small gamma=2"):
         assert out.target(row).ratio > 0
-    assert len(out.memory) == 2
+    assert len(out.memory) == 2 and len(out.kept) == 2
 
 
 @pytest.mark.parametrize("drop, message", [
     ("machine:", "machine"),
     ("JIT:", "JIT"),
     ("target", "no 'target"),
+    ("  kept", "no 'target ...', no memory or no 'kept' lines"),
 ])
 def test_missing_lines_are_named(drop, message):
     text = "\n".join(line for line in SAMPLE.splitlines() if not line.startswith(drop))

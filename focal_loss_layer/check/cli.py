@@ -12,7 +12,7 @@ import time
 
 from .. import __version__
 from ..pycaffe import PycaffeMissing, import_caffe
-from . import agreement, gpu, gradients, tool, topologies
+from . import agreement, gpu, gradients, multibox, tool, topologies
 from .cases import LAYERS
 from .report import FAIL, SKIP, Row, Table, run_row
 
@@ -24,7 +24,8 @@ def parse_args(argv):
         prog="python -m focal_loss_layer.check",
         description="Certify FocalLossLayer and SoftmaxFocalLossLayer in the Caffe this Python "
                     "imports: forward/backward against the numpy core, central differences, the "
-                    "diff contract against Caffe's own losses, the caffe tool, GPU mode. "
+                    "diff contract against Caffe's own losses, the caffe tool, GPU mode; and "
+                    "MultiBoxFocalLossLayer against MultiBoxLoss where this Caffe has it. "
                     "Exit 0 only when every row passes.")
     parser.add_argument("--caffe", metavar="PATH",
                         help="Caffe's command-line tool (default: `caffe` on PATH, else "
@@ -126,6 +127,8 @@ def main(argv=None) -> int:
     table = Table(out)
     caffe.set_mode_cpu()
     net_rows(table, args.module)
+    for row in multibox.rows(caffe, args.module):
+        table.add(row)
     tool_rows(table, args, pythonpath, gpu_mode=False)
     if mode.usable:
         caffe.set_mode_gpu()

@@ -44,7 +44,7 @@ def python_loss(name: str, module: str, layer: str, settings, bottoms=("score", 
     param_str = settings if isinstance(settings, str) else json.dumps(settings)
     return _layer(name, "Python", bottoms, loss_weight, propagate_down,
                   f'python_param {{ module: "{module}" layer: "{layer}" '
-                  f"param_str: {_quote(param_str)} }}")
+                  f"param_str: {prototxt_string(param_str)} }}")
 
 
 def caffe_loss(name: str, layer_type: str, bottoms=("score", "label"), loss_weight=1.0,
@@ -66,7 +66,7 @@ def _layer(name, layer_type, bottoms, loss_weight, propagate_down, params="") ->
     return text + " }\n"
 
 
-def _quote(text: str) -> str:
+def prototxt_string(text: str) -> str:
     """A prototxt string literal: backslashes and double quotes escaped (for JSON text, the same
     as json.dumps of it)."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -16,6 +16,9 @@ from typing import List
 API_MODULES = (
     "focal_loss_layer.layer",
     "focal_loss_layer.softmax_layer",
+    "focal_loss_layer.multibox_layer",
+    "focal_loss_layer.multibox_params",
+    "focal_loss_layer.multibox",
     "focal_loss_layer.netspec",
     "focal_loss_layer.core",
     "focal_loss_layer.softmax_core",

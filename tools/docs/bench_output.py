@@ -4,6 +4,7 @@ The benchmark prints its verdicts as lines such as
 
     target large gamma=2: ours/SCE 0.22 ≤ 0.3: met
     target softmax small gamma=2: ours/SWL 1.14 ≤ 3: met
+      kept    : tracemalloc 1.0000× (the gradient buffer, made in reshape); target ≤ 1.05×: met
       forward : tracemalloc 0.0055×, VmHWM 0.0050×; target ≤ 0.05×: met
     JIT: first use on a machine (empty numba cache): import 0.17 s, gamma 2 6.06 s, gamma 1.5 7.19 s
 
@@ -16,6 +17,7 @@ from typing import Dict, List
 
 _TARGET = re.compile(r"^target (?P<row>.+?): ours/(?P<reference>\w+) (?P<ratio>[\d.]+) ≤ (?P<target>[\d.]+): "
                      r"(?P<verdict>met|NOT MET)$")
+_KEPT = re.compile(r"^\s+kept\s*: tracemalloc (?P<kept>[\d.]+)×")
 _MEMORY = re.compile(r"^\s+(forward|backward)\s*: tracemalloc (?P<traced>[\d.]+)×, VmHWM (?P<rss>[\d.]+)×")
 _JIT = re.compile(r"^\s*(?:JIT: first use on a machine|every later process)[^:]*: (?P<times>.+)$")
 _LOAD = re.compile(r"^load average \(1/5/15 min\): (?P<one>[\d.]+) ")
@@ -40,6 +42,7 @@ class BenchOutput:
     machine: str                      # the first line: cores, CPU, versions
     targets: Dict[str, Target]        # "large gamma=2", "softmax small gamma=2", ...
     memory: List[float]               # worst of tracemalloc and VmHWM per memory section, × logits
+    kept: List[float]                 # kept between passes (the gradient) per section, × logits
     jit_first_use: Dict[str, float]   # seconds per compiled path, empty numba cache
     jit_cached: Dict[str, float]      # seconds per path in a later process
     load: List[float]                 # 1-minute load average at the start and at the end
@@ -57,6 +60,7 @@ def read_bench_output(text: str) -> BenchOutput:
         raise BenchOutputError("the benchmark output does not start with its 'machine: ...' line")
     targets = {}
     memory: List[float] = []
+    kept: List[float] = []
     jit: List[Dict[str, float]] = []
     load: List[float] = []
     for line in lines:
@@ -67,6 +71,9 @@ def read_bench_output(text: str) -> BenchOutput:
         if match:
             targets[match["row"]] = Target(float(match["ratio"]), float(match["target"]),
                                            match["verdict"] == "met", match["reference"])
+        match = _KEPT.match(line)
+        if match:
+            kept.append(float(match["kept"]))
         match = _MEMORY.match(line)
         if match:
             worst = max(float(match["traced"]), float(match["rss"]))
@@ -77,9 +84,10 @@ def read_bench_output(text: str) -> BenchOutput:
         match = _JIT.match(line)
         if match:
             jit.append({m["what"].strip(): float(m["seconds"]) for m in _TIME.finditer(match["times"])})
-    if not targets or not memory:
-        raise BenchOutputError("the benchmark output has no 'target ...' or no memory lines")
+    if not targets or not memory or not kept:
+        raise BenchOutputError("the benchmark output has no 'target ...', no memory or no "
+                               "'kept' lines")
     if len(jit) != 2:
         raise BenchOutputError("the benchmark output needs both 'JIT:' lines (first use, cached); "
                                "was it a --quick run?")
-    return BenchOutput(text, lines[0], targets, memory, jit[0], jit[1], load)
+    return BenchOutput(text, lines[0], targets, memory, kept, jit[0], jit[1], load)

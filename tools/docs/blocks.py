@@ -115,11 +115,13 @@ def speed_summary() -> str:
         f"({_ratio(sigmoid[1])} at γ = 1.5), {_ratio(sigmoid[2])} on a tiny (64, 20) blob; "
         f"`SoftmaxFocalLossLayer` {_ratio(softmax[0])} `SoftmaxWithLoss` on (8, 21, 256, 256), "
         f"{_ratio(softmax[1])} on (64, 21).",
-        f"- **Small**: at most {max(b.memory):.4f}× the logits blob of extra memory per pass "
-        "(Caffe's SCE keeps 1×).",
+        f"- **Memory**: each layer keeps its gradient from forward to backward, one float32 "
+        f"buffer the size of the logits (measured {max(b.kept):.3f}× the logits blob; Caffe's "
+        f"SCE and SWL keep as much), and takes at most {max(b.memory):.4f}× more during a pass.",
         f"- **Compiled once**: the first use on a machine compiles for up to {first_use:.0f} s per γ "
         f"path; every later process loads the cache in {cached:.2f} s or less.",
-        f"- Measured by `make bench` in one process, against Caffe's own layers on the same blobs "
+        f"- Measured by `make bench` in one process, in CPU mode, against Caffe's own layers on the "
+        f"same blobs "
         f"([performance](docs/performance.md)); {b.machine.removeprefix('machine: ')}; load "
         f"average {_load(b.load)} (other jobs on the machine raise these layers' ratios more than "
         "Caffe's: they use both cores).",
