@@ -47,6 +47,8 @@ def test_every_row_passes_in_the_projects_caffe(tmp_path):
         assert f"caffe tool: {layer.name} forward+backward in `caffe time`" in lines
     statuses = [line.split()[-1] for line in lines.values()]
     assert statuses.count("ok") == len(lines) - 1 >= 20, out
+    for name in ("SOFTMAX, MAX_NEGATIVE (SSD's default)", "LOGISTIC, NONE (one image)"):
+        assert f"MultiBoxFocalLossLayer: vs MultiBoxLoss: {name}" in lines
     assert lines["GPU mode: the rows above in GPU mode"].rstrip().endswith("skipped: CPU-only build")
     assert out.rstrip().splitlines()[-1].startswith(f"all {len(lines) - 1} rows passed, 1 skipped")
 
@@ -172,3 +174,17 @@ def test_the_tool_row_runs_on_the_printed_pythonpath_alone(monkeypatch):
     code, log, times = tool.run_caffe_time(caffe_binary(), "focal_loss_layer",
                                            tool.tool_pythonpath(), gpu=False)
     assert code == 0 and {layer.name for layer in cases.LAYERS} <= times.keys(), log[-2000:]
+
+
+def test_a_caffe_without_multibox_loss_gets_one_skipped_ssd_row():
+    """BVLC master has no MultiBoxLoss: the SSD rows are one skipped row saying so (the layer
+    types are this Caffe's, less MultiBoxLoss)."""
+    import caffe
+
+    from focal_loss_layer.check import multibox
+    types = [t for t in caffe.layer_type_list() if t != "MultiBoxLoss"]
+    import focal_loss_layer
+    rows = multibox.rows(types, focal_loss_layer)
+    assert [(r.name, r.status) for r in rows] == [
+        ("vs MultiBoxLoss", "skipped: this Caffe has no MultiBoxLoss")]
+

@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     if args.print_pythonpath:
         print(os.pathsep.join(tool.tool_pythonpath()))
         return 0
-    caffe, _ = started
+    caffe, module = started
     pycaffe_folder = os.path.dirname(os.path.dirname(os.path.abspath(caffe.__file__)))
     mode = gpu.probe(pycaffe_folder)
     print(f"build mode     {mode.build} ({mode.why})", file=out)
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
     table = Table(out)
     caffe.set_mode_cpu()
     net_rows(table, args.module)
-    for row in multibox.rows(caffe, args.module):
+    for row in multibox.rows(caffe.layer_type_list(), module):
         table.add(row)
     tool_rows(table, args, pythonpath, gpu_mode=False)
     if mode.usable:

@@ -26,12 +26,18 @@ ADVICE = ("MultiBoxFocalLossLayer disagrees with this Caffe's MultiBoxLoss at fo
           "bbox_util.cpp; otherwise reinstall focal_loss_layer and report this output")
 
 
-def rows(caffe, module: str):
-    """The rows, or one skipped row when this Caffe has no MultiBoxLoss."""
-    if "MultiBoxLoss" not in caffe.layer_type_list():
+def rows(layer_types, module):
+    """The rows, or one skipped row when this Caffe's layer types (caffe.layer_type_list())
+    lack MultiBoxLoss, or the layer module (the check's --module) lacks the layer."""
+    if "MultiBoxLoss" not in layer_types:
         return [Row(GROUP, "vs MultiBoxLoss", "-", f"{SKIP}: this Caffe has no MultiBoxLoss",
                     "MultiBoxLoss is SSD's layer (weiliu89/caffe and its forks); the layer "
                     "itself runs in any Caffe with the Python layer")]
+    if not hasattr(module, GROUP):
+        return [Row(GROUP, "vs MultiBoxLoss", "-",
+                    f"{SKIP}: {module.__name__} has no MultiBoxFocalLossLayer",
+                    "the --module given has no SSD layer to certify")]
+    module = module.__name__
     return [run_row(GROUP, name, lambda s=settings, n=num, t=name: _row(t, s, n, module), ADVICE)
             for name, settings, num in CASES]
 
