@@ -40,6 +40,7 @@ setup(
     entry_points={"console_scripts": [
         "focal-loss-check = focal_loss_layer.check.cli:main",
         "focal-loss-balances = focal_loss_layer.balances:main",
+        "focal-loss-convert = focal_loss_layer.convert:main",
     ]},
     license="BSD-2-Clause",
 )
