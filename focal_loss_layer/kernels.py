@@ -107,9 +107,10 @@ def _bits_of_float32(value):
 
 @njit(inline="always", **_MATH)
 def exp_nonpositive(x):
-    """exp(x) for float32 x ≤ 0 (Cephes expf); 0 below −87.33, where float32 goes subnormal."""
+    """exp(x) for float32 x ≤ 0 (Cephes expf); 0 below −87.33, where float32 goes subnormal.
+    (x > 0 is taken as 0: the exponent bits below hold only x ≤ 0's powers of two.)"""
     underflow = x < _EXP_MIN
-    x = max(x, _EXP_MIN)
+    x = min(max(x, _EXP_MIN), _ZERO)
     n = np.floor(x * _LOG2E + _HALF)
     r = x - n * _LN2_HI
     r = r - n * _LN2_LO
@@ -140,7 +141,7 @@ def log_normal(v):
 
 @njit(inline="always", **_MATH)
 def log1p_to(u):
-    """log(1 + u) for float32 u ∈ [0, C]: full relative precision for small u."""
+    """log(1 + u) for finite float32 u ≥ 0: full relative precision for small u."""
     return log1p_unit(min(u, _ONE)) if u <= _ONE else log_normal(_ONE + u)
 
 
@@ -374,7 +375,9 @@ def _position(scratch, col, label, z_minus_1, shifted_y, weight, top, gamma, int
     p = sy * inv_z
     q = r * inv_z
     has_rest = r > _ZERO
-    minus_log_q = log_z - log_normal(r if has_rest else _ONE) if has_rest else _NO_REST
+    # −log(1 − p) = log(Z / R) = log1p(s_y / R) (Z = R + s_y): ≥ 0 and exact where p is tiny,
+    # where log Z − log R cancels (at large γ, (1−p)^γ then came out of range)
+    minus_log_q = log1p_to(sy / (r if has_rest else _ONE)) if has_rest else _NO_REST
     _, qg = _powers(p, q, minus_log_p, minus_log_q, int_gamma, real_gamma)
     w = valid * weight
     allowed = (label >= _ZERO) & (label <= top) & (label == np.floor(label))

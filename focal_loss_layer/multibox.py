@@ -28,7 +28,9 @@ def read_ground_truth(rows: np.ndarray, num_images: int, num_classes: int,
     data layer writes one such row for a batch without boxes); difficult boxes are dropped
     unless use_difficult_gt. InputError naming the row for anything else that C++ would misread
     or abort on: an image id outside 0..N−1, a class outside 0..C−1 or the background, a box
-    that is not finite or has no width or height, a difficult flag other than 0 or 1."""
+    that is not finite or is inverted (xmax < xmin or ymax < ymin: swapped coordinates), a
+    difficult flag other than 0 or 1. A box of zero width or height is kept, as C++ keeps it:
+    it overlaps no prior, so it is never matched."""
     rows = np.asarray(rows, dtype=np.float32)
     if rows.size % LABEL_ROW:
         raise InputError(f"bottom[3] (labels) has {rows.size} values, not a multiple of 8: SSD's "
@@ -45,8 +47,9 @@ def read_ground_truth(rows: np.ndarray, num_images: int, num_classes: int,
          f"its class {{}} is not an object class (0..{num_classes - 1} but not "
          f"background_label_id {background_label_id})", 1),
         (~np.isfinite(boxes).all(axis=1), "its box {} is not finite", slice(3, 7)),
-        (~((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])),
-         "its box {} has no width or height (xmax must exceed xmin, ymax ymin)", slice(3, 7)),
+        (~((boxes[:, 2] >= boxes[:, 0]) & (boxes[:, 3] >= boxes[:, 1])),
+         "its box {} is inverted (xmax < xmin or ymax < ymin: coordinates swapped?); rows are "
+         "[image id, class, instance id, xmin, ymin, xmax, ymax, difficult]", slice(3, 7)),
         (~np.isin(difficult, (0, 1)), "its difficult flag {} is not 0 or 1", 7),
     ]
     for bad, why, column in problems:
@@ -149,10 +152,11 @@ def softmax_mining_loss(conf: np.ndarray, label: int, gamma: float) -> np.ndarra
     return loss if gamma == 0 else loss * (1 - p) ** _F(gamma)
 
 
-def logistic_mining_loss(conf: np.ndarray, label: int, gamma: float) -> np.ndarray:
+def logistic_mining_loss(conf: np.ndarray, label: int, gamma: float,
+                         alpha=None) -> np.ndarray:
     """Per prior, Σ over classes of the sigmoid loss with target 1 on `label` and 0 elsewhere,
-    for conf (..., C) float32: ComputeConfLoss's cross-entropy at γ = 0, the focal terms
-    (1−p)^γ·(−log p) and p^γ·(−log(1−p)) otherwise."""
+    for conf (..., C) float32: ComputeConfLoss's cross-entropy at γ = 0 without α, else the
+    layer's focal terms a⁺·(1−p)^γ·(−log p) and a⁻·p^γ·(−log(1−p)) (a⁺ = α, a⁻ = 1 − α)."""
     x = conf
     positive = x >= 0
     softplus_neg = np.log1p(np.exp(-np.abs(x)))         # log(1 + e^−|x|)
@@ -160,10 +164,12 @@ def logistic_mining_loss(conf: np.ndarray, label: int, gamma: float) -> np.ndarr
     minus_log_q = np.where(positive, x, 0) + softplus_neg       # −log(1 − σ(x))
     target = np.zeros(x.shape[-1], bool)
     target[label] = True
-    if gamma == 0:
-        return np.where(target, minus_log_p, minus_log_q).sum(axis=-1)
-    weight = np.exp(-_F(gamma) * np.where(target, minus_log_q, minus_log_p))
-    return (weight * np.where(target, minus_log_p, minus_log_q)).sum(axis=-1)
+    terms = np.where(target, minus_log_p, minus_log_q)
+    if gamma:
+        terms = terms * np.exp(-_F(gamma) * np.where(target, minus_log_q, minus_log_p))
+    if alpha is not None:
+        terms = terms * np.where(target, _F(alpha), _F(1 - alpha))
+    return terms.sum(axis=-1)
 
 
 def mine_hard_negatives(loss: np.ndarray, eligible: np.ndarray, num_positives: int,

@@ -47,7 +47,7 @@ from .errors import InputError
 from .fast import FocalLossKernel, check_finite
 from .layer import blob_shape
 from .multibox_params import parse_multibox_param_str
-from .params import FocalLossParams, SoftmaxFocalLossParams
+from .params import FLT_MAX, FocalLossParams, SoftmaxFocalLossParams
 from .pycaffe import import_caffe, layer_param_str
 from .softmax_fast import SoftmaxFocalLossKernel
 
@@ -69,16 +69,19 @@ class MultiBoxFocalLossLayer(caffe.Layer):
         self.shapes = None
 
     def reshape(self, bottom, top):
-        shapes = tuple(blob_shape(bottom[k]) for k in range(len(bottom)))
+        # Not the label blob's: its box count changes from batch to batch (read in forward).
+        shapes = tuple(blob_shape(bottom[k]) for k in range(3))
         if shapes != self.shapes:
             self._plan(*shapes)
             self.shapes = shapes
         top[0].reshape(1)
 
-    def _plan(self, loc_shape, conf_shape, prior_shape, label_shape):
-        """Checks the bottoms' shapes; makes the conf kernel and the kept loc gradient."""
+    def _plan(self, loc_shape, conf_shape, prior_shape):
+        """Checks the predictions' and priors' shapes; makes the conf kernel and the kept loc
+        gradient."""
         classes = self.params.num_classes
-        if len(prior_shape) < 3 or prior_shape[-2] != 2 or prior_shape[-1] % 4:
+        if (len(prior_shape) < 3 or math.prod(prior_shape[:-2]) != 1 or prior_shape[-2] != 2
+                or prior_shape[-1] % 4):
             raise InputError(f"bottom[2] (mbox_priorbox) has shape {prior_shape}; it must be "
                              "(1, 2, P*4): the P priors' boxes, then their variances")
         priors = prior_shape[-1] // 4
@@ -89,9 +92,6 @@ class MultiBoxFocalLossLayer(caffe.Layer):
         if math.prod(conf_shape[1:]) != priors * classes:
             raise InputError(f"bottom[1] (mbox_conf) has shape {conf_shape}; with {priors} priors "
                              f"and num_classes {classes} it must be (N, {priors * classes})")
-        if math.prod(label_shape) % multibox.LABEL_ROW:
-            raise InputError(f"bottom[3] (label) has shape {label_shape}; SSD's label blob is "
-                             "(1, 1, G, 8)")
         self.num, self.priors = num, priors
         p = self.params
         weights = np.full(classes, 1.0 if p.alpha is None else p.alpha)
@@ -128,16 +128,24 @@ class MultiBoxFocalLossLayer(caffe.Layer):
                              "box code divides by it)")
         truth = multibox.read_ground_truth(bottom[3].data, self.num, p.num_classes,
                                            p.background_label_id, p.use_difficult_gt)
-        matches = self._match(boxes, truth)
-        conf_labels = self._conf_labels(conf, truth, matches)
+        matches, overlaps = self._match(boxes, truth)
+        conf_labels = self._conf_labels(conf, truth, matches, overlaps)
         conf_loss = self.conf_kernel.forward(conf.reshape(self.num * self.priors, -1),
                                              conf_labels)
         loc_loss = self._loc_loss_and_gradient(loc, boxes, variances, truth, matches)
         num_matches = int(sum(np.count_nonzero(m >= 0) for m in matches))
         counts = {"VALID": num_matches, "FULL": self.num * self.priors,
                   "BATCH_SIZE": self.num, "NONE": 1}
-        self.normalizer = max(1.0, float(counts[p.normalization]))
-        top[0].data[...] = (p.loc_weight * loc_loss + conf_loss) / self.normalizer
+        normalizer = max(1.0, float(counts[p.normalization]))
+        loss = (p.loc_weight * loc_loss + conf_loss) / normalizer
+        if not (abs(loss) <= FLT_MAX and np.isfinite(self.loc_gradient).all()):
+            raise InputError(
+                f"the loss ({loss:.7g}) or the loc gradient overflows float32: loc_weight "
+                f"{p.loc_weight:.7g} times a box loss of {loc_loss:.7g} (summed over the matched "
+                f"priors; L2 grows with the square of the predictions) is beyond float32's "
+                f"{FLT_MAX:.7g}: lower loc_weight, or check mbox_loc's scale")
+        self.normalizer = normalizer
+        top[0].data[...] = loss
 
     def backward(self, top, propagate_down, bottom):
         if self.normalizer is None:
@@ -145,8 +153,12 @@ class MultiBoxFocalLossLayer(caffe.Layer):
                                "first")
         scale = top[0].diff[0].item() / self.normalizer
         if propagate_down[0]:
-            np.multiply(self.loc_gradient.reshape(bottom[0].diff.shape), np.float32(scale),
-                        out=bottom[0].diff)
+            diff = bottom[0].diff
+            with np.errstate(over="ignore"):        # the error below says it
+                np.multiply(self.loc_gradient.reshape(diff.shape), np.float32(scale), out=diff)
+            if not np.isfinite(diff).all():
+                raise InputError(f"the loc gradient times loss_weight / normalizer = {scale:.7g} "
+                                 "overflows float32: lower loss_weight or loc_weight")
         if propagate_down[1]:
             self.conf_kernel.backward(scale, bottom[1].diff)
         # Priors and labels take no gradient; Caffe asks under force_backward: zeros.
@@ -155,7 +167,8 @@ class MultiBoxFocalLossLayer(caffe.Layer):
                 bottom[k].diff[...] = 0
 
     def _match(self, boxes, truth):
-        """Per image, the match index of every prior (multibox.match_priors)."""
+        """Per image, the match index of every prior and its best overlap
+        (multibox.match_priors): two lists."""
         p = self.params
         ignored = np.zeros(self.priors, bool)
         if p.ignore_cross_boundary_bbox:
@@ -169,25 +182,28 @@ class MultiBoxFocalLossLayer(caffe.Layer):
             overlap = multibox.overlaps(boxes, gt_boxes)
             matches.append(multibox.match_priors(overlap, p.match_type, p.overlap_threshold,
                                                  ignored))
-        self._overlaps = [best for _, best in matches]
-        return [match for match, _ in matches]
+        return [match for match, _ in matches], [best for _, best in matches]
 
-    def _conf_labels(self, conf, truth, matches):
+    def _conf_labels(self, conf, truth, matches, overlaps):
         """The conf kernel's labels: (N·P,) classes (SOFTMAX) or (N·P, C) targets (LOGISTIC),
         IGNORE where a prior does not count (a negative not mined)."""
         p = self.params
         bg, classes = p.background_label_id, p.num_classes
-        mining_loss = (multibox.softmax_mining_loss if p.conf_loss_type == "SOFTMAX"
-                       else multibox.logistic_mining_loss)
+        if p.conf_loss_type == "SOFTMAX":       # α is the same for every negative: no matter
+            def mining_loss(x):
+                return multibox.softmax_mining_loss(x, bg, p.focusing_parameter)
+        else:
+            def mining_loss(x):
+                return multibox.logistic_mining_loss(x, bg, p.focusing_parameter, p.alpha)
         labels = np.full((self.num, self.priors), float(bg), np.float32)
         counted = np.ones((self.num, self.priors), bool)
         for i, ((gt_labels, _), match) in enumerate(zip(truth, matches)):
             positive = match >= 0
             labels[i, positive] = gt_labels[match[positive]]
             if p.mining_type == "MAX_NEGATIVE":
-                eligible = (match == multibox.NO_MATCH) & (self._overlaps[i] < p.neg_overlap)
+                eligible = (match == multibox.NO_MATCH) & (overlaps[i] < p.neg_overlap)
                 negatives = multibox.mine_hard_negatives(
-                    mining_loss(conf[i], bg, p.focusing_parameter), eligible,
+                    mining_loss(conf[i]), eligible,
                     int(np.count_nonzero(positive)), p.neg_pos_ratio)
                 counted[i] = positive
                 counted[i, negatives] = True
@@ -221,5 +237,6 @@ class MultiBoxFocalLossLayer(caffe.Layer):
             else:
                 total += float((d.astype(np.float64) ** 2).sum() / 2)
                 gradient = d
-            self.loc_gradient[i, matched] = gradient * np.float32(p.loc_weight)
+            with np.errstate(over="ignore"):       # forward's check names an overflow
+                self.loc_gradient[i, matched] = gradient * np.float32(p.loc_weight)
         return total

@@ -99,12 +99,17 @@ def parse_multibox_settings(raw: Mapping) -> MultiBoxFocalLossParams:
         raise ParamError(f"unknown param_str key {short_repr(key)}"
                          + (f" (did you mean {hint[0]!r}?)" if hint else "")
                          + f"; MultiBoxFocalLossLayer keys: {', '.join(KEYS)}")
+    for key in [k for k, (kept, _) in UNSUPPORTED.items() if kept is not None] + [
+            "do_neg_mining", *BOOLEANS]:
+        if key in raw and not isinstance(raw[key], bool):
+            raise ParamError(f"{key} = {short_repr(raw[key])} is not allowed: {key} must be "
+                             "true or false")
     for key, (kept, why) in UNSUPPORTED.items():
         if key in raw and raw[key] != kept:
             allowed = "absent" if kept is None else f"{str(kept).lower()}"
             raise ParamError(f"{key} = {short_repr(raw[key])} is not supported by "
                              f"MultiBoxFocalLossLayer ({why}); it must be {allowed}")
-    if "num_classes" not in raw:
+    if "num_classes" not in raw:   # (the check comes after the keys: a typo names itself)
         raise ParamError("num_classes is required (as in multibox_loss_param): the classes of "
                          "mbox_conf, background included")
     settings = {"num_classes": checked_integer(raw, "num_classes", low=1,
@@ -117,9 +122,6 @@ def parse_multibox_settings(raw: Mapping) -> MultiBoxFocalLossParams:
             settings[key] = _enum(raw, key)
     for key in BOOLEANS:
         if key in raw:
-            if not isinstance(raw[key], bool):
-                raise ParamError(f"{key} = {short_repr(raw[key])} is not allowed: {key} must be "
-                                 "true or false")
             settings[key] = raw[key]
     for key, low, high in (("overlap_threshold", 0.0, 1.0), ("neg_overlap", 0.0, 1.0),
                            ("neg_pos_ratio", 0.0, FLT_MAX), ("loc_weight", 0.0, FLT_MAX),

@@ -21,7 +21,7 @@ relative precision:
     Z − 1 = Σ_{k: x_k<m} s_k + (#maxima − 1)           (the maxima give s_k = 1 exactly)
     −log p = log1p(Z − 1) − (x_y − m)                  (both terms ≥ 0: no cancellation)
     R = Σ_{k≠y} s_k = Z − 1 if x_y = m, else (Z − 1) + (1 − s_y)
-    1 − p = R / Z,   p = s_y / Z,   r_j = s_j / R
+    1 − p = R / Z,   p = s_y / Z,   r_j = s_j / R,   (1−p)^γ = exp(−γ·log1p(s_y / R))
     dℓ/dx_j = s_j · (1−p)^γ · (1/Z + γ·p·(−log p)/R)     for j ≠ y
 
 (−log p)/R ≤ 1 where p → 1 (then −log p = log1p(R)), so nothing overflows; where R = 0 every
@@ -59,7 +59,12 @@ def softmax_focal_terms(logits: np.ndarray, classes: np.ndarray,
     rest = np.where(shifted_y == 0, z_minus_1, z_minus_1 + (1 - np.exp(shifted_y)))
     p = np.exp(-minus_log_p)
     q = rest / z                                                # 1 − p, without cancellation
-    q_gamma = q ** gamma                                        # 0 ** 0 = 1: cross-entropy at γ = 0
+    # (1−p)^γ = exp(−γ·log1p(s_y/R)): q ** γ would round q to 1 where p < 1e-16 and miss the
+    # factor exp(−γ·p) that a large γ makes matter; 0 ** 0 = 1 (cross-entropy at γ = 0)
+    with np.errstate(divide="ignore"):
+        minus_log_q = np.log1p(np.exp(shifted_y) / rest)
+    q_gamma = np.where(rest > 0, np.exp(-gamma * np.where(rest > 0, minus_log_q, 0)),
+                       0.0 ** gamma)
     ratio = np.divide(minus_log_p, rest, out=np.zeros_like(rest), where=rest > 0)
     others = q_gamma * (1 / z + gamma * p * ratio)
     grad = s * others[:, None]

@@ -15,12 +15,12 @@ from fast_checks import (
     assert_threads_bit_identical,
     forward_backward,
 )
+from floor_check import sigmoid_reference
 
 from focal_loss_layer import kernels
-from focal_loss_layer.core import sigmoid_focal_loss_and_gradient
 from focal_loss_layer.errors import InputError
 from focal_loss_layer.fast import PARALLEL_MIN_SIZE, FocalLossKernel, check_finite
-from focal_loss_layer.labels import check_labels, label_form, read_labels
+from focal_loss_layer.labels import check_labels, label_form
 from focal_loss_layer.params import parse_param_str
 
 
@@ -31,14 +31,9 @@ def fast(logits, labels, settings, threads=None):
                             logits, labels)
 
 
-def reference(logits, labels, settings):
-    """(loss, ∂loss/∂x) from core.sigmoid_focal_loss_and_gradient in float64 on the same float32 inputs."""
-    params = parse_param_str(json.dumps(settings))
-    read = read_labels(labels, logits.shape, params.ignore_label)
-    return sigmoid_focal_loss_and_gradient(
-        logits.astype(np.float64), read.targets, focusing_parameter=params.focusing_parameter,
-        alpha=params.alpha, class_balances=params.class_weights(logits.shape[1]), valid=read.valid,
-        label_smoothing=params.label_smoothing, normalization=params.normalization)
+# The float64 reference of the layer's settings; floor_check, which runs in the floor-version
+# venv without pytest, holds it so that both use one.
+reference = sigmoid_reference
 
 
 def assert_matches_core(logits, labels, settings, threads=None):

@@ -113,3 +113,27 @@ def test_finite_settings_and_logits_give_finite_results_or_the_overflow_error(
         assert "overflows float32" in str(error)
         return
     assert np.isfinite(loss) and np.isfinite(grad).all(), (loss, grad)
+
+
+@pytest.mark.parametrize("gamma", [10.0, 1e5, 1e9, 1e20, 1e30])
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_large_gamma_gives_the_float64_loss_and_gradient(layer, gamma):
+    """(1−p)^γ from −log(1−p) computed without cancellation: at p ≈ 1e-9, log Z − log R
+    rounds to 0 or below and (1−p)^γ came out 1, or past 1 (negative and 1e27 losses)."""
+    from focal_loss_layer.core import sigmoid_focal_loss_and_gradient
+    from focal_loss_layer.softmax_core import softmax_focal_loss_and_gradient
+    rng = np.random.default_rng(4)
+    logits = rng.normal(0, 30, (512, 4, 1)).astype(np.float32)
+    labels = LAYERS[layer][2](rng, logits.shape)
+    settings_ = {"focusing_parameter": gamma, "normalization": "none"}
+    loss, grad = run(layer, settings_, logits, labels)
+    x = logits.astype(np.float64)
+    if layer == "sigmoid":
+        ref_loss, ref_grad = sigmoid_focal_loss_and_gradient(x, labels.astype(np.float64),
+                                                             focusing_parameter=gamma,
+                                                             normalization="none")
+    else:
+        ref_loss, ref_grad = softmax_focal_loss_and_gradient(x, labels, focusing_parameter=gamma,
+                                                             normalization="none")
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-4, atol=1e-30)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-4, atol=1e-6 * np.abs(ref_grad).max())

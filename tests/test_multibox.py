@@ -31,13 +31,21 @@ def test_ground_truth_per_image_with_no_box_rows_and_difficult_boxes():
     ([0, 4, 0, .1, .1, .3, .3, 0], "its class 4.0 is not an object class"),
     ([0, 1.5, 0, .1, .1, .3, .3, 0], "its class 1.5"),
     ([0, 1, 0, .1, np.nan, .3, .3, 0], "is not finite"),
-    ([0, 1, 0, .3, .1, .3, .3, 0], "has no width or height"),
+    ([0, 1, 0, .3, .1, .2, .3, 0], "is inverted"),
     ([0, 1, 0, .1, .1, .3, .3, 2], "its difficult flag 2.0 is not 0 or 1"),
 ])
 def test_a_bad_label_row_is_named(row, message):
     with pytest.raises(InputError, match=message):
         multibox.read_ground_truth(rows([0, 1, 0, .1, .1, .2, .2, 0], row)[:, :, 1:], 2, 4, 0,
                                    True)
+
+
+def test_a_box_of_zero_width_is_kept_and_never_matched_as_cpp_keeps_it():
+    truth = multibox.read_ground_truth(rows([0, 1, 0, .3, .3, .3, .6, 0]), 1, 3, 0, True)
+    labels, boxes = truth[0]
+    assert list(labels) == [1]
+    priors = F([[.2, .2, .4, .7], [.3, .3, .3, .6]])
+    assert not multibox.overlaps(priors, boxes).any()
 
 
 def test_a_label_blob_of_the_wrong_size_is_refused():
@@ -107,6 +115,12 @@ def test_mining_losses_at_gamma_0_are_cross_entropies_and_shrink_with_gamma():
                                atol=1e-6)
     for loss in (multibox.softmax_mining_loss, multibox.logistic_mining_loss):
         assert np.all(loss(conf, 0, 2.0) <= loss(conf, 0, 0.0) + 1e-6)
+    # with α, the logistic ranking loss is the layer's: α on the target term, 1 − α elsewhere
+    from focal_loss_layer.core import focal_terms
+    pos, neg, _, _ = focal_terms(conf.astype(np.float64), 2.0)
+    np.testing.assert_allclose(multibox.logistic_mining_loss(conf, 0, 2.0, alpha=0.25),
+                               0.25 * pos[:, 0] + 0.75 * neg[:, 1:].sum(axis=1),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_param_str_keys_defaults_and_enums_in_either_case():
@@ -134,6 +148,9 @@ def test_param_str_keys_defaults_and_enums_in_either_case():
     ("{'num_classes': 3, 'use_difficult_gt': 1}", "use_difficult_gt = 1 is not allowed"),
     ("{'num_classes': 3, 'do_neg_mining': False}", "contradicts mining_type = 'MAX_NEGATIVE'"),
     ("{'num_classes': 3, 'alpha': 2}", "alpha = 2 is not allowed"),
+    ("{'num_classes': 3, 'share_location': 1}", "share_location = 1 is not allowed: "
+                                                "share_location must be true or false"),
+    ("{'num_classes': 3, 'do_neg_mining': 'yes'}", "do_neg_mining = 'yes' is not allowed"),
 ])
 def test_bad_param_str_names_the_key(param_str, message):
     with pytest.raises(ParamError, match=message):

@@ -132,3 +132,21 @@ def test_the_caffe_tool_stops_on_a_bad_label_row_with_its_message(tmp_path):
     code, log = run_caffe_tool(["time", "--model=net.prototxt", "--iterations=1"], cwd=tmp_path)
     assert code != 0
     assert "row 0 [5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]: its image id 5.0 is not an image" in log
+
+
+def test_a_priors_blob_of_several_images_is_an_error_at_set_up(inputs):
+    rows = inputs[3].shape[2]
+    text = multibox_inputs(NUM, PRIORS, CLASSES, rows).replace(
+        input_layer("mbox_priorbox", (1, 2, PRIORS * 4)),
+        input_layer("mbox_priorbox", (2, 2, PRIORS * 4)))
+    with pytest.raises(InputError, match=r"mbox_priorbox\) has shape \(2, 2, 240\); it must be "
+                                         r"\(1, 2, P\*4\)"):
+        load_net(text + multibox_loss("loss", SETTINGS, python=True), cpu=True)
+
+
+@pytest.mark.parametrize("settings", [
+    dict(SETTINGS, loc_weight=3e38), dict(SETTINGS, loc_weight=3e38, loc_loss_type="L2")])
+def test_a_loc_weight_that_overflows_float32_names_the_cause(inputs, settings):
+    net = loaded(net_text(inputs, settings), inputs)
+    with pytest.raises(InputError, match="overflows float32: loc_weight 3e\\+38 times a box loss"):
+        net.forward()
