@@ -61,10 +61,11 @@ def softmax_focal_terms(logits: np.ndarray, classes: np.ndarray,
     q = rest / z                                                # 1 − p, without cancellation
     # (1−p)^γ = exp(−γ·log1p(s_y/R)): q ** γ would round q to 1 where p < 1e-16 and miss the
     # factor exp(−γ·p) that a large γ makes matter; 0 ** 0 = 1 (cross-entropy at γ = 0)
-    with np.errstate(divide="ignore"):
-        minus_log_q = np.log1p(np.exp(shifted_y) / rest)
-    q_gamma = np.where(rest > 0, np.exp(-gamma * np.where(rest > 0, minus_log_q, 0)),
-                       0.0 ** gamma)
+    if gamma == 0:
+        q_gamma = np.ones_like(q)
+    else:
+        with np.errstate(divide="ignore", over="ignore"):      # R = 0 or tiny: (1−p)^γ = 0
+            q_gamma = np.exp(-gamma * np.log1p(np.exp(shifted_y) / rest))
     ratio = np.divide(minus_log_p, rest, out=np.zeros_like(rest), where=rest > 0)
     others = q_gamma * (1 / z + gamma * p * ratio)
     grad = s * others[:, None]

@@ -17,7 +17,10 @@ from examples.digits import run as example_digits
 from focal_loss_layer.core import sigmoid_focal_loss_and_gradient
 
 EXAMPLES = (example_digits, example_grid)
-SKIPPED_FOLDERS = {".git", ".venv", "results", "build", "__pycache__", ".pytest_cache"}
+SKIPPED_FOLDERS = {".git", ".venv", "results", "build", "__pycache__", ".pytest_cache",
+                   # the C++ forks' nets, the converter's inputs: fields this Caffe lacks make
+                   # it abort; tests/test_convert.py loads what the converter writes from them
+                   "convert_fixtures"}
 
 
 def repository_prototxts():
