@@ -3,9 +3,10 @@ and the peak extra memory of one forward and of its backward, each measured on i
 fresh process (python -m benchmarks.memory N C S...) that prints JSON; of a
 SoftmaxFocalLossLayer with python -m benchmarks.memory softmax N C S....
 
-Counted: what the layer allocates in the pass (anything it kept from forward to backward
-included) and nothing Caffe allocates for the net's own blobs (their data and diffs are touched
-before measuring). Two measures per pass:
+Counted: what the layer allocates in a pass after a first one (whose forward touches the kept
+gradient's pages: that buffer is the `kept` figure, numpy's allocation when the net is made) and
+nothing Caffe allocates for the net's own blobs (their data and diffs are touched before
+measuring). Two measures per pass:
 - traced: tracemalloc's peak over that window (numpy registers every array it allocates);
 - rss: the rise of the process's resident-set high-water mark (VmHWM, reset through
   /proc/self/clear_refs) over its resident size before the window, which also sees memory that
@@ -63,6 +64,10 @@ def measure(shape, kind="sigmoid"):
     for blob in net.blobs.values():
         blob.diff[...] = 0
     k = layer_index(net, "focal")
+    # One pass first: it touches the kept gradient's pages (the `kept` figure), which are the
+    # layer's memory between passes, not a pass's extra.
+    net._forward(k, k)
+    net._backward(k, k)
     gc.collect()
     result = {"logits_bytes": int(np.prod(shape)) * 4, "kept_bytes": kept}
     for name, run in (("forward", lambda: net._forward(k, k)),

@@ -1,7 +1,7 @@
 """`make example`: write the data, train every net with `caffe train`, score the trained nets,
 print a table, write results.json and the figures.
 
-    python -m examples.run_all [--quick] [--out DIR] [--only digits|digit_grid|detector ...]
+    python -m examples.run_all [--quick] [--out DIR] [--only digits|digit_grid|detector|ssd ...]
 
 --quick runs each solver for a few iterations (the tests use it); --out picks the output folder
 (default results/ in the repository, results/quick/ with --quick, so that a quick run leaves the
@@ -15,10 +15,11 @@ Output folder layout:
     runs/<example>/<loss>/snapshot_iter_*.caffemodel
     data/detector/{train,val,test}.{h5,txt}, runs/detector/<solver>/<arm>/lr<rate>_seed<seed>/
                                                     the detector (examples/detector/)
+    data/ssd/{train,val,test}.npz, runs/ssd/<arm>/  SSD-lite (examples/ssd/)
 
-Each example is a package: examples/digits/, examples/digit_grid/, examples/detector/; what
-they share (running caffe train, logs, HDF5, AP, loss share, statistics, figures) is in
-examples/common/.
+Each example is a package: examples/digits/, examples/digit_grid/, examples/detector/,
+examples/ssd/; what they share (running caffe train, logs, HDF5, AP, loss share, statistics,
+figures) is in examples/common/.
 """
 import argparse
 import os
@@ -39,6 +40,8 @@ from .detector import figures as detector_figures
 from .detector.report import table as detector_table  # noqa: E402
 from .digit_grid import run as example_grid
 from .digits import run as example_digits  # noqa: E402
+from .ssd import experiment as ssd  # noqa: E402
+from .ssd.report import table as ssd_table  # noqa: E402
 
 EXAMPLES = {example.NAME: example for example in (example_digits, example_grid)}
 DEFAULT_OUT = os.path.join(REPO, "results")
@@ -51,7 +54,8 @@ def parse_args(argv):
                         help="a few iterations per run (for tests), instead of the full schedule")
     parser.add_argument("--out", help="output folder (default: results/ in the repository; "
                                        "results/quick/ with --quick)")
-    parser.add_argument("--only", action="append", choices=sorted(EXAMPLES) + [detector.NAME],
+    parser.add_argument("--only", action="append",
+                        choices=sorted(EXAMPLES) + [detector.NAME, ssd.NAME],
                         help="run only this example (repeatable); default: all")
     return parser.parse_args(argv)
 
@@ -61,13 +65,14 @@ def main(argv=None) -> int:
     started = time.monotonic()
     chosen = [EXAMPLES[name] for name in (args.only or EXAMPLES) if name in EXAMPLES]
     with_detector = not args.only or detector.NAME in args.only
+    with_ssd = not args.only or ssd.NAME in args.only
     out = os.path.abspath(args.out or os.path.join(DEFAULT_OUT, "quick" if args.quick else ""))
     mode = "quick" if args.quick else "full"
 
     extra = sum(len(losses_of(example)) - len(LOSSES) for example in chosen)
     parts = ([f"{len(chosen)} example(s) x {len(LOSSES)} losses"
               f"{f' (+{extra} softmax runs)' if extra else ''}"] if chosen else []) + (
-        ["the detector"] if with_detector else [])
+        ["the detector"] if with_detector else []) + (["SSD-lite"] if with_ssd else [])
     stage(f"set-up: {mode} mode, {' and '.join(parts)}, output {out}")
     if not os.access(CAFFE_TOOL, os.X_OK):
         sys.exit(f"{CAFFE_TOOL} is missing: run `make setup` (or `make example`) first")
@@ -109,6 +114,8 @@ def main(argv=None) -> int:
 
     if with_detector:
         results[detector.NAME] = detector.run(out, args.quick)
+    if with_ssd:
+        results[ssd.NAME] = ssd.run(out, args.quick)
 
     stage("results")
     results["wall_time_seconds"] = time.monotonic() - started
@@ -118,7 +125,8 @@ def main(argv=None) -> int:
     for path in figures + [write_results(results, os.path.join(out, "results.json"))]:
         note(f"wrote {shown(path)}")
     tables = ([table(results)] if chosen else []) + (
-        [detector_table(results[detector.NAME])] if with_detector else [])
+        [detector_table(results[detector.NAME])] if with_detector else []) + (
+        [ssd_table(results[ssd.NAME])] if with_ssd else [])
     print("\n" + "\n\n".join(tables) + "\n")
     print(f"   {mode} run took {results['wall_time_seconds']:.0f}s; logs under "
           f"{shown(os.path.join(out, 'runs'))}/")

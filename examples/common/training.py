@@ -39,9 +39,9 @@ def prepare_run(solver_template: str, data_dir: str, run_dir: str,
     from caffe.proto import caffe_pb2  # needs pycaffe: imported when a run is prepared
 
     solver = caffe_pb2.SolverParameter()
-    text_format.Merge(_read(solver_template), solver)
+    text_format.Merge(read_text(solver_template), solver)
     net = caffe_pb2.NetParameter()
-    text_format.Merge(_read(os.path.join(REPO, solver.net)), net)
+    text_format.Merge(read_text(os.path.join(REPO, solver.net)), net)
     for layer in net.layer:
         if layer.type == "HDF5Data":
             # Committed sources name results/data/<example>/{train,test}.txt: keep the file name.
@@ -54,9 +54,9 @@ def prepare_run(solver_template: str, data_dir: str, run_dir: str,
     net_path = os.path.join(run_dir, "train.prototxt")
     solver.net = net_path
     solver.snapshot_prefix = os.path.join(run_dir, "snapshot")
-    _write(net_path, text_format.MessageToString(net))
+    write_text(net_path, text_format.MessageToString(net))
     solver_path = os.path.join(run_dir, "solver.prototxt")
-    _write(solver_path, text_format.MessageToString(solver))
+    write_text(solver_path, text_format.MessageToString(solver))
     return Run(run_dir, solver_path, net_path, os.path.join(run_dir, "caffe.log"),
                f"{solver.snapshot_prefix}_iter_{solver.max_iter}.caffemodel", solver.max_iter)
 
@@ -78,21 +78,32 @@ def train(run: Run, title: str) -> LossCurves:
     if caffe.returncode != 0 or not os.path.exists(run.weights):
         bar.finish("FAILED")
         raise RuntimeError(f"caffe train exited with {caffe.returncode}; the log ends:\n"
-                           f"{_tail(run.log)}\nfull log: {run.log}")
+                           f"{log_tail(run.log)}\nfull log: {run.log}")
     bar.finish(f"done, final train loss {curves.train[-1][1]:.4g}, log {shown(run.log)}")
     return curves
 
 
-def _read(path: str) -> str:
+def read_text(path: str) -> str:
+    """A text file's contents (the examples' solvers, nets and logs)."""
     with open(path) as f:
         return f.read()
 
 
-def _write(path: str, text: str) -> None:
+def write_text(path: str, text: str) -> None:
     with open(path, "w") as f:
         f.write(text)
 
 
-def _tail(path: str, lines: int = 25) -> str:
+def log_tail(path: str, lines: int = 25) -> str:
     with open(path) as f:
         return "".join(f.readlines()[-lines:])
+
+
+def write_prototxts(folder: str, files) -> None:
+    """Write the generated prototxts {name: text} into folder (an example's prototxt.main),
+    printing each path."""
+    os.makedirs(folder, exist_ok=True)
+    for name, text in files.items():
+        write_text(os.path.join(folder, name), text)
+        print(os.path.relpath(os.path.join(folder, name), REPO))
+

@@ -30,6 +30,7 @@ import math
 import os
 from typing import Dict, List
 
+from ..common.training import write_prototxts
 from .anchors import IGNORE_LABEL, LEVELS, NUM_ANCHORS
 from .scenes import CANVAS, NUM_CLASSES
 
@@ -362,11 +363,7 @@ def _solver_value(value) -> str:
 
 
 def main() -> None:
-    os.makedirs(FOLDER, exist_ok=True)
-    for name, text in files().items():
-        with open(os.path.join(FOLDER, name), "w") as f:
-            f.write(text)
-        print(os.path.relpath(os.path.join(FOLDER, name), REPO))
+    write_prototxts(FOLDER, files())
 
 
 if __name__ == "__main__":

@@ -246,6 +246,28 @@ def detector_anchor_stats() -> str:
     return "```\n$ python -m examples.detector.anchor_stats\n" + done.stdout.rstrip("\n") + "\n```"
 
 
+def ssd_table() -> str:
+    from examples.ssd.report import table
+    return table(results()["ssd"])
+
+
+def ssd_lr_sweep() -> str:
+    """The SSD-lite rate sweep (results/ssd_lr_sweep.json, from `python -m examples.ssd
+    --lr-sweep`): validation AP per arm and rate, the picks in bold."""
+    from examples.ssd.prototxt import ARMS
+    with open(os.path.join(REPO, "results", "ssd_lr_sweep.json"), encoding="utf-8") as f:
+        sweep = json.load(f)
+    rates = sorted({p["base_lr"] for points in sweep["points"].values() for p in points})
+    lines = ["| validation AP at base_lr | " + " | ".join(f"{r:g}" for r in rates) + " |",
+             "|---|" + "---|" * len(rates)]
+    for key, points in sweep["points"].items():
+        ap = {p["base_lr"]: p["AP"] for p in points}
+        cells = [(f"**{ap[r]:.3f}**" if r == sweep["picked"][key] else f"{ap[r]:.3f}")
+                 if r in ap else "—" for r in rates]
+        lines.append(f"| {ARMS[key]['label']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def example_time() -> str:
     total = results()["wall_time_seconds"]
     detector = results()["detector"]["wall_time_seconds"]
@@ -273,5 +295,7 @@ BLOCKS: Dict[str, Callable[[], str]] = {
     "detector-lr-sweep": detector_lr_sweep,
     "detector-gamma-sweep": detector_gamma_sweep,
     "example-time": example_time,
+    "ssd-table": ssd_table,
+    "ssd-lr-sweep": ssd_lr_sweep,
     "api": api_reference,
 }
