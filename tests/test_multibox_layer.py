@@ -150,3 +150,48 @@ def test_a_loc_weight_that_overflows_float32_names_the_cause(inputs, settings):
     net = loaded(net_text(inputs, settings), inputs)
     with pytest.raises(InputError, match="overflows float32: loc_weight 3e\\+38 times a box loss"):
         net.forward()
+
+
+def test_a_monitor_with_loss_weight_0_leaves_the_bottoms_diffs_alone(inputs):
+    """Caffe skips a loss_weight 0 layer's backward; the layer must not have written the diffs
+    in forward (a Split would sum them into the weights): as C++ MultiBoxLoss, nothing moves."""
+    for python in (True, False):
+        net = loaded(multibox_net(NUM, PRIORS, CLASSES, inputs[3].shape[2],
+                                  {k: v for k, v in SETTINGS.items()
+                                   if python or k not in ("focusing_parameter", "alpha")},
+                                  python=python, loss_weight=0), inputs)
+        for name in ("mbox_loc", "mbox_conf"):
+            net.blobs[name].diff[...] = SENTINEL
+        net.forward()
+        net.backward()
+        for name in ("mbox_loc", "mbox_conf"):
+            assert np.all(net.blobs[name].diff == SENTINEL), (python, name)
+
+
+@pytest.mark.parametrize("conf_loss_type", ["SOFTMAX", "LOGISTIC"])
+def test_the_gradients_match_central_differences_of_the_loss_in_caffe(inputs, conf_loss_type):
+    """γ = 2, α = 0.25, loss_weight 1.7, without mining (whose choice of negatives moves with
+    the predictions): the backward of the net against central differences of its forward, in
+    float32 with Caffe's GradientChecker's step and threshold (1e-2, scaled by the larger
+    gradient)."""
+    settings = dict(SETTINGS, conf_loss_type=conf_loss_type, mining_type="NONE",
+                    normalization="NONE")      # gradients of order 1: a 10 % error shows
+    net = loaded(net_text(inputs, settings, loss_weight=1.7), inputs)
+    loc, conf = gradients(net)
+    rng = np.random.default_rng(0)
+    for name, analytic in (("mbox_loc", loc), ("mbox_conf", conf)):
+        param = net.params[name][0].data
+        # loc: priors that matched (nonzero gradient) and some that did not
+        picks = list(zip(*np.nonzero(analytic)))[:8] + [
+            tuple(int(rng.integers(d)) for d in param.shape) for _ in range(8)]
+        for index in picks:
+            original = float(param[index])
+            values = []
+            for step in (1e-2, -1e-2):
+                param[index] = original + step
+                values.append(1.7 * net.forward()["mbox_loss"].item())
+            param[index] = original
+            numeric = (values[0] - values[1]) / 2e-2
+            scale = max(abs(numeric), abs(float(analytic[index])), 1.0)
+            assert abs(numeric - analytic[index]) <= 1e-2 * scale, (name, index, numeric,
+                                                                      analytic[index])

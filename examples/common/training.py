@@ -75,9 +75,15 @@ def train(run: Run, title: str) -> LossCurves:
             iteration = curves.read_line(line)
             if iteration is not None:
                 bar.update(iteration, curves.train[-1][1])
-    if caffe.returncode != 0 or not os.path.exists(run.weights):
+    return finish(run, caffe.returncode, bar, curves)
+
+
+def finish(run, returncode: int, bar: ProgressBar, curves: LossCurves) -> LossCurves:
+    """After `caffe train` of run (its .log and .weights paths): the curves, or RuntimeError
+    quoting the log's end when Caffe failed or left no final weights."""
+    if returncode != 0 or not os.path.exists(run.weights):
         bar.finish("FAILED")
-        raise RuntimeError(f"caffe train exited with {caffe.returncode}; the log ends:\n"
+        raise RuntimeError(f"caffe train exited with {returncode}; the log ends:\n"
                            f"{log_tail(run.log)}\nfull log: {run.log}")
     bar.finish(f"done, final train loss {curves.train[-1][1]:.4g}, log {shown(run.log)}")
     return curves

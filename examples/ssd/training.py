@@ -14,8 +14,8 @@ from typing import Dict, List, Optional
 from google.protobuf import text_format
 
 from ..common.caffe_log import LossCurves
-from ..common.progress import ProgressBar, shown
-from ..common.training import CAFFE_TOOL, REPO, log_tail, read_text, write_text
+from ..common.progress import ProgressBar
+from ..common.training import CAFFE_TOOL, REPO, finish, read_text, write_text
 from .batches import path_of
 
 _TESTING = re.compile(r"Iteration (\d+), Testing net \(#0\)")
@@ -104,12 +104,7 @@ def train(run: Run, title: str) -> LossCurves:
                         bar.update(iteration, curves.train[-1][1])
             if caffe.returncode != 0:
                 break
-    if caffe.returncode != 0 or not os.path.exists(run.weights):
-        bar.finish("FAILED")
-        raise RuntimeError(f"caffe train exited with {caffe.returncode}; the log ends:\n"
-                           f"{log_tail(run.log)}\nfull log: {run.log}")
-    bar.finish(f"done, final train loss {curves.train[-1][1]:.4g}, log {shown(run.log)}")
-    return curves
+    return finish(run, caffe.returncode, bar, curves)
 
 
 def read_detection_eval(log_path: str) -> List[List[float]]:
