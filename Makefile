@@ -3,6 +3,8 @@
 #
 #   make test       set up, then run the test suite
 #   make example    set up, then train the example nets and write results/ and figures
+#   make sweep      set up, then the detector study's learning-rate sweeps (results/study_sweep.json)
+#   make study      set up, then the detector study at the swept rates (results/study.json, figures)
 #   make bench      set up, then run the speed benchmark; its output is saved in results/bench.txt
 #   make docs       write the generated parts of README.md and docs/ (tables, figures, API)
 #
@@ -12,7 +14,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 PIP_INSTALL := $(VPY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt
 
-.PHONY: setup system-packages caffe test example example-quick bench docs clean-venv
+.PHONY: setup system-packages caffe test example example-quick sweep study bench docs clean-venv
 
 setup: caffe $(VENV)/.project-installed
 
@@ -45,6 +47,12 @@ example: setup
 
 example-quick: setup
 	$(VPY) -m examples.run_all --quick
+
+sweep: setup
+	$(VPY) -m examples.study --sweep
+
+study: setup
+	$(VPY) -m examples.study
 
 # The docs' speed figures are generated from the committed output of one run (make docs).
 BENCH_OUTPUT := results/bench.txt

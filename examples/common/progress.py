@@ -26,15 +26,19 @@ def shown(path: str) -> str:
 class ProgressBar:
     """`title [#####.....] 1200/2000  loss 0.0123  8s`, for iterations 0..total."""
 
-    def __init__(self, title: str, total: int, stream=None):
+    def __init__(self, title: str, total: int, stream=None, quiet: bool = False):
+        """quiet: the finishing line only (runs side by side would garble each other's bars)."""
         self.title, self.total = title, max(total, 1)
         self.stream = stream or sys.stdout
-        self.redraw = self.stream.isatty()
+        self.quiet = quiet
+        self.redraw = self.stream.isatty() and not quiet
         self.started = time.monotonic()
         self.next_plain_step = 0
 
     def update(self, iteration: int, loss: float) -> None:
         done = min(iteration, self.total) / self.total
+        if self.quiet:
+            return
         if self.redraw:
             self.stream.write("\r" + self._line(iteration, loss, done))
             self.stream.flush()

@@ -1,6 +1,7 @@
-"""Writes prototxt/detector/: the RetinaNet-lite train/test nets (one per loss), their solvers and
-the deploy net. The committed files are this module's output (a test checks it), so the two
-train nets cannot drift apart: they differ in the loss layers' param_str only.
+"""Writes prototxt/detector/: the RetinaNet-lite train/test nets (one per arm of the study), their
+two-stage solvers (examples.common.protocol) and the deploy net. The committed files are this
+module's output (a test checks it), so the train nets cannot drift apart: they differ in the
+classification loss layers only.
 
     python -m examples.detector.prototxt      # rewrite prototxt/detector/ from this file
 
@@ -12,7 +13,8 @@ The net, for a CANVAS x CANVAS grey image:
     heads      on every level, the SAME weights (Caffe `param { name: ... }`):
                class subnet  conv 3x3 + ReLU, conv 3x3 -> A*C logits, bias b = -log((1-pi)/pi)
                box subnet    conv 3x3 + ReLU, conv 3x3 -> A*4 deltas
-    losses     FocalLossLayer per level, normalizer = positives in the batch (3rd bottom);
+    losses     FocalLossLayer per level, normalizer = positives in the batch (3rd bottom), or
+               for the OHEM arm one HardNegativeLossLayer over all levels (same normalizer);
                smooth L1 (beta = 0.11) over the positive anchors' deltas, built from layers every
                Caffe has (Eltwise, AbsVal, Power, ReLU, Reduction: no fork's SmoothL1Loss),
                summed over the levels, / max(positives, 1)
@@ -30,6 +32,7 @@ import math
 import os
 from typing import Dict, List
 
+from ..common.protocol import STUDY
 from ..common.training import write_prototxts
 from .anchors import IGNORE_LABEL, LEVELS, NUM_ANCHORS
 from .scenes import CANVAS, NUM_CLASSES
@@ -44,39 +47,30 @@ BBOX_REG_BETA = 0.11   # smooth L1's quadratic zone |d| < beta (Detectron's RETI
 BBOX_REG_WEIGHT = 1.0  # the box loss's loss_weight (Detectron's RETINANET.BBOX_REG_WEIGHT)
 TRAIN_BATCH = 8
 TEST_BATCH = TRAIN_BATCH
+# Scenes per split (the tests' quick runs have fewer: examples.detector.experiment).
+SCENES = {"train": 800, "val": 192, "test": 320}
+VAL_SCENES = SCENES["val"]
 FL = {"focusing_parameter": 2, "alpha": 0.25}   # the paper's pick (Table 1b)
+FL_GAMMA_1 = {"focusing_parameter": 1, "alpha": 0.25}   # Table 1b's best α at γ = 1
 CE = {"focusing_parameter": 0, "alpha": 0.75}   # the paper's best α for CE (Table 1a)
-# The arms compared: every one divides by the positives (3rd bottom). prior: the class logits'
-# bias starts at -log((1-pi)/pi); without it, at 0 (the paper's Section 4.1 / Table 1a ablation).
+# OHEM as the paper's Table 1d runs it: CE (γ = 0, no α) on every positive anchor and, per image
+# across the levels, the 3x as many negatives of highest loss (examples.detector.ohem_layer).
+OHEM = {"neg_pos_ratio": 3}
+# The arms compared: every loss is divided by the positives in the batch; every class bias
+# starts at the prior (the no-prior divergence check trains them with bias 0: prior=False).
 LOSSES = {
-    "focal": {"label": "FL γ=2, α=0.25", "param": FL, "prior": True},
-    "ce": {"label": "CE α=0.75 (γ=0)", "param": CE, "prior": True},
-    "focal_noprior": {"label": "FL γ=2, α=0.25, bias 0", "param": FL, "prior": False},
-    "ce_noprior": {"label": "CE α=0.75, bias 0", "param": CE, "prior": False},
+    "focal": {"label": "FL γ=2, α=0.25", "layer": "FocalLossLayer", "param": FL},
+    "ce": {"label": "CE α=0.75 (γ=0)", "layer": "FocalLossLayer", "param": CE},
+    "ohem": {"label": "OHEM 1:3 (CE, γ=0, no α)", "layer": "HardNegativeLossLayer",
+             "param": OHEM},
+    "focal_g1": {"label": "FL γ=1, α=0.25", "layer": "FocalLossLayer", "param": FL_GAMMA_1},
 }
-# Solver defaults, for a run by hand; make example sets type, base_lr (its sweep's pick),
-# random_seed (per seed), the schedule's lengths and test_iter (examples.detector.experiment).
-# Adam: beta1 = momentum, beta2 = momentum2; SGD (the paper's) reads momentum only.
-SOLVER = {"type": "Adam", "momentum": 0.9, "momentum2": 0.999,
-          "weight_decay": 0.0001, "lr_policy": "step", "gamma": 0.1, "stepsize": 480,
-          "max_iter": 640, "display": 20, "average_loss": 20, "test_interval": 160,
-          "test_iter": 12, "random_seed": 1701}
-
-
-# base_lr per loss (Adam), fixed from the validation sweep averaged over 2 seeds:
-# `python -m examples.detector --lr-sweep --out results/detector_lr_sweep`, its numbers in
-# results/detector_lr_sweep.json (mean validation AP per rate; the best mean is kept). The
-# no-prior arms train at their loss's rate.
-RATES = {"focal": 0.002, "ce": 0.004}
-
-
-def base_lr(key: str) -> float:
-    return RATES[loss_of(key)]
-
-
-def loss_of(key: str) -> str:
-    """"focal" or "ce": the loss an arm trains with (the no-prior arms share their loss's rate)."""
-    return key.split("_")[0]
+# base_lr per arm under the study's protocol (examples.common.protocol.STUDY), each its own
+# sweep's pick on the validation split: `make sweep` writes results/study_sweep.json, and a test
+# keeps these equal to its picks.
+RATES = {"focal": 0.02, "ce": 0.01, "ohem": 0.01, "focal_g1": 0.02}
+# The committed solvers' random_seed (the study sets its own per seed).
+SEED = 1701
 
 
 def _layer(name: str, kind: str, bottoms: List[str], tops: List[str], body: str = "",
@@ -185,28 +179,25 @@ def trunk(train: bool, prior: bool = True) -> str:
     return "\n".join(parts)
 
 
-def train_net(key: str) -> str:
-    """The committed train/test net of arm `key` (LOSSES)."""
+def train_net(key: str, prior: bool = True) -> str:
+    """The train/test net of arm `key` (LOSSES); prior: the class bias starts at the prior
+    (else 0: the no-prior divergence check's nets, which are not committed)."""
     arm = LOSSES[key]
-    return train_net_of(key, arm["label"], arm["param"], arm["prior"])
-
-
-def train_net_of(name: str, label: str, loss_param: dict, prior: bool) -> str:
-    """A train/test net whose FocalLossLayers take loss_param (plus ignore_label, num_anchors);
-    prior: the class bias starts at the prior (else 0). The gamma sweep's nets come from here too."""
-    param = dict(loss_param, ignore_label=IGNORE_LABEL, num_anchors=NUM_ANCHORS)
+    name, label = key, arm["label"]
+    param = dict(arm["param"], ignore_label=IGNORE_LABEL, num_anchors=NUM_ANCHORS)
     tops = (["data"] + [f"labels_{l.name}" for l in LEVELS]
             + [f"box_targets_{l.name}" for l in LEVELS] + ["num_positives"])
     top_list = "".join(f'  top: "{t}"' for t in tops)
     header = f'''# RetinaNet-lite on synthetic digit scenes, train/test net.
 # Classification loss: {label}; class bias {"the prior" if prior else "0"}.
 # Written by examples/detector/prototxt.py (python -m examples.detector.prototxt); edit that, not
-# this file. The detector's train nets differ in the FocalLossLayer param_str and the class
-# bias's filler only.
+# this file. The detector's train nets differ in the classification loss layers only.
 #
 # Paths resolve from the working directory: run from the repository root after `make example`
 # has written results/data/detector/:
-#   .venv/bin/caffe train --solver=prototxt/detector/solver_{name}.prototxt
+#   .venv/bin/caffe train --solver=prototxt/detector/solver_{name}_warmup.prototxt
+#   .venv/bin/caffe train --solver=prototxt/detector/solver_{name}.prototxt \\
+#       --snapshot=results/runs/detector/{name}/warmup_iter_{STUDY.warmup_iter}.solverstate
 name: "detector_{name}"
 
 # HDF5 written by examples/detector/data.py (all float32):
@@ -233,15 +224,7 @@ layer {{
                "reduction_param { operation: SUM }",
                "Positive anchors in the batch, a scalar: the normalizer of every loss below."),
     ]
-    for level in LEVELS:
-        name = level.name
-        losses.append(_layer(
-            f"cls_loss_{name}", "Python", [f"cls_score_{name}", f"labels_{name}", "positives"],
-            [f"cls_loss_{name}"],
-            'python_param { module: "focal_loss_layer"  layer: "FocalLossLayer"\n'
-            f'  param_str: "{_param_str(param)}" }}\nloss_weight: 1',
-            f"Classification loss on {name}: sum over the level's non-ignored class logits / "
-            "max(positives, 1)."))
+    losses += class_loss_layers(arm["layer"], param)
     for level in LEVELS:
         losses += box_loss_layers(level.name)
     losses += [
@@ -260,6 +243,28 @@ layer {{
                " as the class loss; loss_weight RETINANET.BBOX_REG_WEIGHT."),
     ]
     return header + "\n" + trunk(train=True, prior=prior) + "\n\n" + "\n".join(losses) + "\n"
+
+
+def class_loss_layers(layer: str, param: dict) -> List[str]:
+    """The classification loss: a FocalLossLayer per level, or one HardNegativeLossLayer over
+    all levels (its mining ranks the negatives of an image across the levels)."""
+    if layer == "HardNegativeLossLayer":
+        bottoms = ([f"cls_score_{l.name}" for l in LEVELS] + [f"labels_{l.name}" for l in LEVELS]
+                   + ["positives"])
+        return [_layer(
+            "cls_loss", "Python", bottoms, ["cls_loss"],
+            'python_param { module: "examples.detector.ohem_layer"  layer: '
+            f'"HardNegativeLossLayer"\n  param_str: "{_param_str(param)}" }}\nloss_weight: 1',
+            "Classification loss, OHEM: CE over the positive anchors and each image's 3x hardest "
+            "negative anchors of all levels / max(positives, 1).")]
+    return [_layer(
+        f"cls_loss_{level.name}", "Python",
+        [f"cls_score_{level.name}", f"labels_{level.name}", "positives"],
+        [f"cls_loss_{level.name}"],
+        'python_param { module: "focal_loss_layer"  layer: "FocalLossLayer"\n'
+        f'  param_str: "{_param_str(param)}" }}\nloss_weight: 1',
+        f"Classification loss on {level.name}: sum over the level's non-ignored class logits / "
+        "max(positives, 1).") for level in LEVELS]
 
 
 def box_loss_layers(name: str, beta: float = BBOX_REG_BETA) -> List[str]:
@@ -328,19 +333,32 @@ layer {{
     return header + trunk(train=False) + "\n" + "\n".join(probs) + "\n"
 
 
-def solver(key: str) -> str:
-    fields = "\n".join(f"{name}: {_solver_value(value)}"
-                       for name, value in {"type": SOLVER["type"], "base_lr": base_lr(key),
-                                           **SOLVER}.items())
+def solver(key: str, warmup: bool) -> str:
+    """Arm `key`'s warm-up solver (stage 1) or main solver (stage 2, resumed from stage 1's
+    .solverstate) under the study's protocol at its rate (RATES)."""
+    fields = STUDY.stages(RATES[key], SEED)["warmup" if warmup else "main"]
+    fields.update(display=20, average_loss=20, test_iter=-(-VAL_SCENES // TEST_BATCH),
+                  test_interval=STUDY.snapshot if not warmup else STUDY.max_iter + 1,
+                  test_initialization=False)
+    prefix = "warmup" if warmup else "snapshot"
+    resume = (f".venv/bin/caffe train --solver=prototxt/detector/solver_{key}.prototxt "
+              f"--snapshot=results/runs/detector/{key}/warmup_iter_{STUDY.warmup_iter}"
+              ".solverstate")
+    lines = []
+    for name, value in fields.items():
+        values = value if isinstance(value, list) else [value]
+        lines += [f"{name}: {_solver_value(v)}" for v in values]
+    stage = ("Stage 1 of 2, the linear warm-up (lr_policy inv, power -1: base_lr (1 + gamma "
+             "iter)):\n#   .venv/bin/caffe train --solver=prototxt/detector/solver_"
+             f"{key}_warmup.prototxt\n# then stage 2:\n#   {resume}" if warmup else
+             f"Stage 2 of 2, resumed from stage 1's .solverstate:\n#   {resume}")
     return (f"# RetinaNet-lite, solver for the {LOSSES[key]['label']} net. Written by "
             "examples/detector/prototxt.py.\n"
-            "# make example sets the solver type, base_lr (its validation sweep's pick), "
-            "random_seed and the schedule's\n# lengths; these are the defaults for a run by hand, "
-            "from the repository root after `make example`:\n"
-            f"#   .venv/bin/caffe train --solver=prototxt/detector/solver_{key}.prototxt\n"
-            f'net: "prototxt/detector/train_{key}.prototxt"\n{fields}\n'
-            f'snapshot: 0\nsnapshot_prefix: "results/runs/detector/{key}/snapshot"\n'
-            "solver_mode: CPU\n")
+            f"# The study's protocol (examples/common/protocol.py): {STUDY.describe()}.\n"
+            f"# {stage}\n# from the repository root after `make example` has written "
+            "results/data/detector/.\n"
+            f'net: "prototxt/detector/train_{key}.prototxt"\n' + "\n".join(lines) + "\n"
+            f'snapshot_prefix: "results/runs/detector/{key}/{prefix}"\nsolver_mode: CPU\n')
 
 
 def files() -> Dict[str, str]:
@@ -348,7 +366,8 @@ def files() -> Dict[str, str]:
     out = {"deploy.prototxt": deploy_net()}
     for key in LOSSES:
         out[f"train_{key}.prototxt"] = train_net(key)
-        out[f"solver_{key}.prototxt"] = solver(key)
+        out[f"solver_{key}_warmup.prototxt"] = solver(key, warmup=True)
+        out[f"solver_{key}.prototxt"] = solver(key, warmup=False)
     return out
 
 
@@ -357,6 +376,8 @@ def _param_str(param: dict) -> str:
 
 
 def _solver_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str):
         return f'"{value}"'
     return f"{value:g}" if isinstance(value, float) else str(value)

@@ -31,6 +31,7 @@ import os
 from dataclasses import dataclass
 from typing import Dict, List
 
+from ..common.protocol import STUDY
 from ..common.training import write_prototxts
 from ..detector.scenes import CANVAS
 from ..detector.scenes import NUM_CLASSES as DIGITS
@@ -90,24 +91,16 @@ ARMS = {
 # 0.01), keeping the best 100 per image: pycocotools scores at most 100 per image.
 DETECTION = {"nms_threshold": 0.45, "top_k": 400, "keep_top_k": 100, "confidence_threshold": 0.01}
 
-# The schedule: SGD with momentum; a linear warm-up from WARMUP_FROM x base_lr to base_lr over
-# WARMUP_ITER iterations (solver_<arm>_warmup: lr_policy "inv" with power -1 is
-# base_lr' (1 + gamma iter), a straight line), then the main solver resumed from its
-# .solverstate: base_lr, x0.1 at each STEPVALUES.
-WARMUP_ITER = 100
-WARMUP_FROM = 0.1
-MAX_ITER = 1200
-STEPVALUES = (800, 1067)
-TEST_INTERVAL = 400
 # Scenes per split in the full run (the quick run has fewer: examples.ssd.experiment.QUICK).
-TRAIN_SCENES, VAL_SCENES, TEST_SCENES = 1000, 64, 320
-# base_lr per arm, from a sweep on the validation split (python -m examples.ssd --lr-sweep).
+TRAIN_SCENES, VAL_SCENES, TEST_SCENES = 1000, 192, 320
+# base_lr per arm under the study's protocol (examples.common.protocol.STUDY: SGD, momentum 0.9,
+# weight decay 1e-4 as the RetinaNet-lite arms, where SSD's VOC solver has 5e-4), each its own
+# sweep's pick on the validation split: `make sweep` writes results/study_sweep.json, and a test
+# keeps these equal to its picks.
 RATES = {"multibox": 0.02, "focal": 0.02}
-# SSD's solver settings (its VOC solver: momentum 0.9, weight decay 5e-4, detection eval with
-# 11-point AP).
-SOLVER = {"type": "SGD", "momentum": 0.9, "weight_decay": 0.0005, "display": 20,
-          "average_loss": 20, "random_seed": 1901, "eval_type": "detection",
-          "ap_version": "11point"}
+SEED = 1901   # the committed solvers' random_seed (the study sets its own per seed)
+# The test phase: SSD's detection eval (11-point VOC mAP at IoU 0.5) in the log.
+SOLVER = {"display": 20, "average_loss": 20, "eval_type": "detection", "ap_version": "11point"}
 
 
 def _layer(name: str, kind: str, bottoms: List[str], tops: List[str], body: str = "",
@@ -306,51 +299,37 @@ layer {{
     return header + trunk(train=False) + "\n\n" + detection_layers(conf) + "\n"
 
 
-def warmup_gamma() -> float:
-    """inv's gamma for a straight line from WARMUP_FROM x base_lr at iteration 0 to base_lr at
-    WARMUP_ITER: rate = base_lr WARMUP_FROM (1 + gamma iter)."""
-    return (1 / WARMUP_FROM - 1) / WARMUP_ITER
-
-
 def solver(key: str, warmup: bool) -> str:
     """The arm's warm-up solver (stage 1) or main solver (stage 2, resumed from stage 1's
-    .solverstate)."""
-    rate = RATES[key]
+    .solverstate) under the study's protocol at its rate (RATES)."""
     resume = (f".venv/bin/caffe train --solver=prototxt/ssd/solver_{key}.prototxt "
-              f"--snapshot=results/runs/ssd/{key}/warmup_iter_{WARMUP_ITER}.solverstate")
+              f"--snapshot=results/runs/ssd/{key}/warmup_iter_{STUDY.warmup_iter}.solverstate")
+    fields = dict(STUDY.stages(RATES[key], SEED)["warmup" if warmup else "main"], **SOLVER)
+    # One test pass = the validation split once; in the warm-up only at iteration 0.
+    fields.update(test_iter=-(-VAL_SCENES // TEST_BATCH),
+                  test_interval=STUDY.max_iter + 1 if warmup else STUDY.snapshot,
+                  test_initialization=warmup)
     if warmup:
-        schedule = {"base_lr": rate * WARMUP_FROM, "lr_policy": "inv", "gamma": warmup_gamma(),
-                    "power": -1.0, "max_iter": WARMUP_ITER}
-        # One test pass, at iteration 0 (the next would come after the warm-up).
-        tests = {"test_interval": MAX_ITER, "test_initialization": True}
         prefix = "warmup"
-        note = (f"# Stage 1 of 2: a linear warm-up, {WARMUP_FROM:g} x {rate:g} to {rate:g} over "
-                f"{WARMUP_ITER} iterations\n# (inv with power -1: base_lr (1 + gamma iter)). By "
-                "hand, from the repository root after `make example`\n"
+        note = (f"# Stage 1 of 2: the linear warm-up (inv with power -1: base_lr (1 + gamma "
+                "iter)). By hand, from the repository root after `make example`\n"
                 "# has written results/data/ssd/:\n"
                 f"#   .venv/bin/caffe train --solver=prototxt/ssd/solver_{key}_warmup.prototxt\n"
                 f"#   {resume}\n")
     else:
-        schedule = {"base_lr": rate, "lr_policy": "multistep", "gamma": 0.1,
-                    "max_iter": MAX_ITER}
-        tests = {"test_interval": TEST_INTERVAL, "test_initialization": False}
         prefix = "snapshot"
         note = (f"# Stage 2 of 2, resumed from stage 1's .solverstate (solver_{key}_warmup), from "
                 f"the repository root:\n#   {resume}\n")
-    fields = {"type": SOLVER["type"], **schedule,
-              **{k: v for k, v in SOLVER.items() if k != "type"},
-              # One test pass = the validation split once.
-              "test_iter": -(-VAL_SCENES // TEST_BATCH), **tests}
     lines = []
     for name, value in fields.items():
-        lines.append(f"{name}: {_solver_value(value)}")
-        if name == "gamma" and not warmup:
-            lines += [f"stepvalue: {v}" for v in STEPVALUES]
+        values = value if isinstance(value, list) else [value]
+        lines += [f"{name}: {_solver_value(v)}" for v in values]
     return (f"# SSD-lite, solver for the {ARMS[key]['label']} net. Written by "
-            "examples/ssd/prototxt.py;\n# make example runs its own copies (examples/ssd/"
-            "training.py).\n" + note
+            "examples/ssd/prototxt.py;\n# make example and make study run their own copies "
+            "(examples/ssd/training.py).\n"
+            f"# The study's protocol (examples/common/protocol.py): {STUDY.describe()}.\n" + note
             + f'net: "prototxt/ssd/train_{key}.prototxt"\n' + "\n".join(lines) + "\n"
-            f'snapshot: 0\nsnapshot_prefix: "results/runs/ssd/{key}/{prefix}"\n'
+            f'snapshot_prefix: "results/runs/ssd/{key}/{prefix}"\n'
             "solver_mode: CPU\n")
 
 

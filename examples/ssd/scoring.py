@@ -48,7 +48,7 @@ def detections(rows: np.ndarray, count: int, height: int, width: int) -> List[Di
 
 def score(deploy: str, weights: str, split: Dict[str, np.ndarray]) -> Dict:
     """COCO AP, AP50, AP75 (and per-class AP) of the weights on a split (examples.ssd.batches'
-    arrays), with a summary of DetectionOutput's rows."""
+    arrays), with a summary of DetectionOutput's rows and the per-image detections."""
     images = split["images"]
     rows = detection_output(deploy, weights, images)
     found = detections(rows, len(images), *images.shape[2:])
@@ -62,4 +62,5 @@ def score(deploy: str, weights: str, split: Dict[str, np.ndarray]) -> Dict:
         "coordinate_min": float(rows[:, 3:7].min()) if len(rows) else None,
         "coordinate_max": float(rows[:, 3:7].max()) if len(rows) else None,
         "classes": sorted({int(c) for c in rows[:, 1]})}
+    metrics["detections"] = found
     return metrics

@@ -1,0 +1,59 @@
+"""The study's printed tables (Markdown, as docs/examples.md shows them), from results/
+study_sweep.json (sweep_tables) and results/study.json (study_tables)."""
+from typing import Dict, List
+
+METRICS = ("AP", "AP50", "AP75")
+
+
+def sweep_tables(sweep: Dict) -> str:
+    protocol = sweep["protocol"]
+    lines = [f"| rate sweep, seed {sweep['seed']}: final validation AP ({protocol['text']}) | "
+             "base_lr: AP | picked | lowest rate that diverged |", "|---|---|---|---|"]
+    for name, arms in sweep["nets"].items():
+        for arm in arms.values():
+            cells = ", ".join(f"{p['base_lr']:g}: " + ("diverged" if p["diverged"] else
+                                                       f"{p['AP']:.3f}") for p in arm["points"])
+            probes = [p for p in arm["probes"]]
+            boundary = (f"{arm['boundary']:g}" if arm["boundary"] is not None
+                        else f"none up to {arm['highest_tried']:g}")
+            if probes:
+                boundary += (" (first " + str(sweep["check_stop"]) + " iterations at "
+                             + ", ".join(f"{p['base_lr']:g}" + (" diverged" if p["diverged"]
+                                                                else " finite")
+                                         for p in probes) + ")")
+            lines.append(f"| {name}: {arm['label']} | {cells} | {arm['picked']:g}"
+                         f"{'' if arm['interior'] else ' (edge)'} | {boundary} |")
+    return "\n".join(lines)
+
+
+def study_tables(results: Dict) -> str:
+    return "\n\n".join(_net_table(name, net) for name, net in results["nets"].items())
+
+
+def _net_table(name: str, net: Dict) -> str:
+    seeds = len(net["seeds"])
+    lines: List[str] = [
+        f"| {net['title']}: test COCO AP over {seeds} seeds, mean [95% CI] | base_lr | AP | "
+        "AP50 | AP75 | AP per seed | diverged |", "|---|---|---|---|---|---|---|"]
+    for arm in net["arms"].values():
+        cells = " | ".join(interval(arm[m]) for m in METRICS)
+        per_seed = ", ".join(f"{s['AP']:.3f}" for s in arm["seeds"])
+        lines.append(f"| {arm['label']} | {arm['base_lr']:g} | {cells} | {per_seed} | "
+                     f"{arm['diverged']}/{seeds} |")
+    if net.get("comparisons"):
+        lines += ["", "| comparison (a − b) | AP per-seed [95% CI] | AP bootstrap over images "
+                  "[95%] | AP50 per-seed | AP75 per-seed |", "|---|---|---|---|---|"]
+        for comparison in net["comparisons"].values():
+            paired, boot = comparison["paired"], comparison["bootstrap"]
+            lines.append(f"| {comparison['name']} | {interval(paired['AP'], True)} | "
+                         f"{interval(boot['AP'], True)} | {interval(paired['AP50'], True)} | "
+                         f"{interval(paired['AP75'], True)} |")
+    return "\n".join(lines)
+
+
+def interval(stats: Dict, signed: bool = False) -> str:
+    form = "{:+.3f}" if signed else "{:.3f}"
+    if stats.get("low") is None:
+        return form.format(stats["mean"])
+    return (form.format(stats["mean"]) + " [" + form.format(stats["low"]) + ", "
+            + form.format(stats["high"]) + "]")

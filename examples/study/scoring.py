@@ -1,0 +1,26 @@
+"""Scoring the study's runs: COCO AP on the validation split at every snapshot (the curves, and
+the sweeps' picks) and on the test split at the end; a diverged run's weights score 0."""
+from typing import Dict, List
+
+from .runs import Trained
+
+METRICS = ("AP", "AP50", "AP75")
+
+
+def score(trained: Trained, data_dir: str, split: str, iteration: int) -> Dict:
+    """The net's metrics (with "detections") of a run's snapshot on a split; zeros, with no
+    detections, for weights past a divergence."""
+    net = trained.job.net
+    if not trained.usable(iteration):
+        images = len(net.ground_truth(data_dir, split).getImgIds())
+        return dict({m: 0.0 for m in METRICS}, detections=None, images=images)
+    return net.score(data_dir, split, trained.run.snapshot(iteration), trained.job.key)
+
+
+def val_curve(trained: Trained, data_dir: str) -> List[List[float]]:
+    """[iteration, validation AP] at every snapshot."""
+    return [[it, score(trained, data_dir, "val", it)["AP"]] for it in trained.snapshots()]
+
+
+def headline(metrics: Dict) -> Dict:
+    return {m: metrics[m] for m in METRICS}
