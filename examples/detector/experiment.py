@@ -21,11 +21,13 @@ from . import data as detector_data
 from .coco_eval import coco_ground_truth, evaluate
 from .inference import deploy_outputs, detect
 from .prototxt import LOSSES, NUM_CLASSES, SCENES, TRAIN_BATCH, train_net
+from .prototxt import RATES as RATES  # base_lr per arm (the sweep's picks), for examples.study
 from .scenes import CANVAS
 
 NAME = "detector"
 TITLE = "RetinaNet-lite on textured digit scenes"
 ARMS = LOSSES
+
 PROTOTXT = os.path.join(REPO, "prototxt", NAME)
 DEPLOY = os.path.join(PROTOTXT, "deploy.prototxt")
 # Scenes per split: the study's, and the tests' (--quick).

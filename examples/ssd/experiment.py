@@ -27,6 +27,7 @@ from .batches import ground_truth as split_ground_truth
 from .batches import path_of, read_split
 from .data import write_data as write_scenes
 from .prototxt import ARMS, DIGITS
+from .prototxt import RATES as RATES  # base_lr per arm (the sweep's picks), for examples.study
 from .scoring import score as score_split
 
 NAME = "ssd"

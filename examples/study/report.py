@@ -31,7 +31,7 @@ def study_tables(results: Dict) -> str:
 
 
 def _net_table(name: str, net: Dict) -> str:
-    seeds = len(net["seeds"])
+    seeds = len(next(iter(net["arms"].values()))["seeds"])
     lines: List[str] = [
         f"| {net['title']}: test COCO AP over {seeds} seeds, mean [95% CI] | base_lr | AP | "
         "AP50 | AP75 | AP per seed | diverged |", "|---|---|---|---|---|---|---|"]

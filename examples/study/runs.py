@@ -3,9 +3,9 @@ on one thread: examples.common.training.SINGLE_THREADED), while this process sco
 that have finished.
 
 A run that blows up is a result, not an error. It counts as diverged when `caffe train` stops on
-a Python loss layer's non-finite-logit error (FocalLossLayer, HardNegativeLossLayer,
-MultiBoxFocalLossLayer), or when it carries on with a NaN or infinite loss (C++ MultiBoxLoss
-does). Any other failure is an error.
+a Python loss layer's error for non-finite logits, or for finite logits so large that the loss
+overflows float32 (FocalLossLayer, HardNegativeLossLayer, MultiBoxFocalLossLayer), or when it
+carries on with a NaN or infinite loss (C++ MultiBoxLoss does). Any other failure is an error.
 """
 import math
 import os
@@ -18,6 +18,10 @@ from typing import Callable, Dict, Iterable, List, Optional
 from ..common.caffe_log import read_log
 from ..common.protocol import Protocol
 from ..common.training import Run, train
+
+
+# The layers' errors that mean the logits blew up (focal_loss_layer.fast, ohem_layer).
+DIVERGED = ("non-finite", "overflows float32")
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ def _train(job: Job, run: Run, side_by_side: bool, number: str) -> Trained:
         curve = [list(p) for p in train(run, title, single_threaded=side_by_side,
                                         progress=not side_by_side).train]
     except RuntimeError as failure:
-        if "non-finite" not in str(failure):
+        if not any(phrase in str(failure) for phrase in DIVERGED):
             raise
         diverged, curve = True, [list(p) for p in read_log(run.log).train]
     bad = [it for it, loss in curve if not math.isfinite(loss)]
