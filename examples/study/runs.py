@@ -19,7 +19,6 @@ from ..common.caffe_log import read_log
 from ..common.protocol import Protocol
 from ..common.training import Run, train
 
-
 # The layers' errors that mean the logits blew up (focal_loss_layer.fast, ohem_layer).
 DIVERGED = ("non-finite", "overflows float32")
 
