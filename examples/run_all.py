@@ -13,13 +13,14 @@ Output folder layout:
     runs/<example>/<loss>/{solver,train}.prototxt  the copies `caffe train` ran
     runs/<example>/<loss>/caffe.log                 the full Caffe log
     runs/<example>/<loss>/snapshot_iter_*.caffemodel
-    data/detector/{train,val,test}.{h5,txt}, runs/detector/<solver>/<arm>/lr<rate>_seed<seed>/
-                                                    the detector (examples/detector/)
-    data/ssd/{train,val,test}.npz, runs/ssd/<arm>/  SSD-lite (examples/ssd/)
+    data/detector/{train,val,test}.{h5,txt}, data/ssd/{train,val,test}.npz
+    runs/<net>/demo/<arm>/lr<rate>_seed<seed>/      the detectors, every arm once under the
+                                                    study's protocol at half its budget
+                                                    (examples.study.study.demo)
 
 Each example is a package: examples/digits/, examples/digit_grid/, examples/detector/,
 examples/ssd/; what they share (running caffe train, logs, HDF5, AP, loss share, statistics,
-figures) is in examples/common/.
+figures) is in examples/common/; the detector study (make study) is examples/study/.
 """
 import argparse
 import os
@@ -33,15 +34,18 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 from .common.losses import LABELS, LOSSES, deploy_name, losses_of  # noqa: E402
 from .common.plots import write_figures  # noqa: E402
 from .common.progress import note, shown, stage  # noqa: E402
+from .common.protocol import DEMO, QUICK  # noqa: E402
 from .common.report import table, write_results  # noqa: E402
 from .common.training import CAFFE_TOOL, REPO, prepare_run, train  # noqa: E402
 from .detector import experiment as detector  # noqa: E402
-from .detector import figures as detector_figures
-from .detector.report import table as detector_table  # noqa: E402
-from .digit_grid import run as example_grid
+from .detector import figures as detector_figures  # noqa: E402
+from .detector.share import anchor_loss_share  # noqa: E402
+from .digit_grid import run as example_grid  # noqa: E402
 from .digits import run as example_digits  # noqa: E402
 from .ssd import experiment as ssd  # noqa: E402
-from .ssd.report import table as ssd_table  # noqa: E402
+from .study import study  # noqa: E402
+from .study.report import demo_table  # noqa: E402
+from .study.runs import WORKERS  # noqa: E402
 
 EXAMPLES = {example.NAME: example for example in (example_digits, example_grid)}
 DEFAULT_OUT = os.path.join(REPO, "results")
@@ -112,10 +116,9 @@ def main(argv=None) -> int:
         results["examples"][example.NAME]["runs"][key]["metrics"] = metrics
         note(f"{example.NAME} · {LABELS[key]}: mAP {metrics['mAP']:.3f}")
 
-    if with_detector:
-        results[detector.NAME] = detector.run(out, args.quick)
-    if with_ssd:
-        results[ssd.NAME] = ssd.run(out, args.quick)
+    nets = [net for net, chosen in ((detector, with_detector), (ssd, with_ssd)) if chosen]
+    if nets:
+        results.update(_detectors(nets, out, args.quick))
 
     stage("results")
     results["wall_time_seconds"] = time.monotonic() - started
@@ -124,13 +127,37 @@ def main(argv=None) -> int:
         figures += detector_figures.write_figures(results[detector.NAME], out)
     for path in figures + [write_results(results, os.path.join(out, "results.json"))]:
         note(f"wrote {shown(path)}")
-    tables = ([table(results)] if chosen else []) + (
-        [detector_table(results[detector.NAME])] if with_detector else []) + (
-        [ssd_table(results[ssd.NAME])] if with_ssd else [])
+    tables = ([table(results)] if chosen else []) + [demo_table(results[net.NAME])
+                                                     for net in nets]
     print("\n" + "\n\n".join(tables) + "\n")
     print(f"   {mode} run took {results['wall_time_seconds']:.0f}s; logs under "
           f"{shown(os.path.join(out, 'runs'))}/")
     return 0
+
+
+def _detectors(nets, out: str, quick: bool) -> dict:
+    """RetinaNet-lite and SSD-lite: every arm once under the study's protocol at half its budget
+    (examples.study.study.demo), then the paper's Figure 4 on the FL and CE detectors."""
+    started = time.monotonic()
+    stage("data: the textured digit scenes of the detectors")
+    data_dirs = {}
+    for net in nets:
+        data_dirs[net.NAME] = os.path.join(out, "data", net.NAME)
+        stats = net.write_data(data_dirs[net.NAME], net.QUICK_COUNTS if quick else net.COUNTS)
+        note(f"{net.NAME}: {stats['summary']}")
+    results = study.demo(nets, QUICK if quick else DEMO, out, data_dirs, WORKERS)
+    if detector.NAME in results:
+        stage("loss share of the FL and CE detectors' test anchors (the paper's Figure 4)")
+        demo = results[detector.NAME]
+        for key in detector_figures.SHOWN:
+            arm = demo["arms"][key]
+            arm["loss_share"] = None if arm["diverged"] else anchor_loss_share(
+                detector.DEPLOY, demo["weights"][key], data_dirs[detector.NAME],
+                detector.SHARE_IMAGES_QUICK if quick else detector.SHARE_IMAGES)
+    for net_results in results.values():
+        net_results.pop("weights")
+    note(f"the detectors took {(time.monotonic() - started) / 60:.1f} min")
+    return results
 
 
 def _command(args) -> str:

@@ -1,5 +1,8 @@
 """The detector example (examples/detector/): its pieces on hand-made inputs, its Caffe nets
-against numpy, and `run_all --quick --only detector` end to end with the real `caffe train`."""
+against numpy, its committed prototxts (four arms, each a warm-up and a main solver under the
+study's protocol), the study's adapter (examples.detector.experiment), and `run_all --quick
+--only detector` (the study's demonstration) end to end with the real `caffe train`."""
+import ast
 import json
 import math
 import os
@@ -11,6 +14,9 @@ import numpy as np
 import pytest
 from caffe_nets import REPO
 
+from examples.common.caffe_log import read_log
+from examples.common.protocol import QUICK, STUDY
+from examples.detector import experiment
 from examples.detector import prototxt as detector_prototxt
 from examples.detector.anchor_stats import (
     BLANK_STD,
@@ -52,6 +58,7 @@ from examples.detector.scenes import (
     CANVAS,
     INK,
     NOISE_STD,
+    NUM_CLASSES,
     PLAIN,
     TEXTURED,
     make_scenes,
@@ -59,6 +66,7 @@ from examples.detector.scenes import (
 )
 from examples.detector.share import anchor_logits
 from examples.detector.targets import anchors_per_image, image_targets
+from examples.study.study import SEEDS
 
 # Anchors.
 
@@ -448,40 +456,153 @@ def test_the_log_reader_sums_the_weighted_test_outputs(tmp_path):
 
 # The prototxts and the Caffe nets.
 
+DETECTOR_FOLDER = os.path.join(REPO, "prototxt", "detector")
+ARMS = list(detector_prototxt.LOSSES)
+RATES = detector_prototxt.RATES
+
+
+def _net(text):
+    from caffe.proto import caffe_pb2
+    from google.protobuf import text_format
+    net = caffe_pb2.NetParameter()
+    text_format.Merge(text, net)
+    return net
+
+
+def _solver(path):
+    from caffe.proto import caffe_pb2
+    from google.protobuf import text_format
+    solver = caffe_pb2.SolverParameter()
+    with open(path) as f:
+        text_format.Merge(f.read(), solver)
+    return solver
+
+
+def _class_bias(net):
+    return [layer.convolution_param.bias_filler.value for layer in net.layer
+            if layer.name.startswith("cls_score_")]
+
+
+def test_the_arms_are_the_studys_four_losses_each_with_its_rate():
+    assert ARMS == ["focal", "ce", "ohem", "focal_g1"]
+    assert set(RATES) == set(ARMS) and all(rate > 0 for rate in RATES.values())
+    assert experiment.ARMS is detector_prototxt.LOSSES and experiment.RATES is RATES
+    assert experiment.NAME == "detector" and experiment.COUNTS == detector_prototxt.SCENES
+
+
 def test_the_committed_prototxts_are_the_generators_output():
-    for name, text in detector_prototxt.files().items():
-        with open(os.path.join(REPO, "prototxt", "detector", name)) as f:
+    generated = detector_prototxt.files()
+    assert sorted(generated) == sorted(
+        ["deploy.prototxt"] + [name for key in ARMS for name in (
+            f"train_{key}.prototxt", f"solver_{key}_warmup.prototxt", f"solver_{key}.prototxt")])
+    committed = {f for f in os.listdir(DETECTOR_FOLDER) if f.endswith(".prototxt")}
+    assert committed == set(generated), (
+        f"prototxt/detector/ has files the generator does not write: "
+        f"{sorted(committed - set(generated))}; lacks: {sorted(set(generated) - committed)}")
+    for name, text in generated.items():
+        with open(os.path.join(DETECTOR_FOLDER, name)) as f:
             assert f.read() == text, \
                 f"prototxt/detector/{name} is stale: run python -m examples.detector.prototxt"
 
 
-def _differing(a: str, b: str):
-    a, b = (detector_prototxt.train_net(key).splitlines() for key in (a, b))
-    assert len(a) == len(b)
-    return [(x, y) for x, y in zip(a, b) if x != y]
+def _without_class_loss(net):
+    return [layer for layer in net.layer if not layer.name.startswith("cls_loss")]
 
 
-def test_the_fl_and_ce_train_nets_differ_in_the_loss_settings_only():
-    for a, b in (("focal", "ce"), ("focal_noprior", "ce_noprior")):
-        differing = _differing(a, b)
-        assert all(any(word in x for word in ("param_str", "name:", "#")) for x, _ in differing)
-        assert sum("param_str" in x for x, _ in differing) == len(LEVELS)
+def test_the_train_nets_differ_in_the_classification_loss_layers_only():
+    nets = {key: _net(detector_prototxt.train_net(key)) for key in ARMS}
+    reference = _without_class_loss(nets["focal"])
+    assert len(reference) > 50
+    for key, net in nets.items():
+        assert net.name == f"detector_{key}"
+        assert _without_class_loss(net) == reference, key
 
 
-def test_the_no_prior_nets_differ_in_the_class_bias_only():
-    for a, b in (("focal", "focal_noprior"), ("ce", "ce_noprior")):
-        differing = _differing(a, b)
-        fillers = [(x, y) for x, y in differing if "bias_filler" in x]
-        assert len(fillers) == len(LEVELS)   # cls_score on each level
-        assert all(f"value: {-math.log(99):.7g}" in x and "value: 0 " in y for x, y in fillers)
-        assert all(any(w in x for w in ("bias_filler", "name:", "#")) for x, _ in differing)
+@pytest.mark.parametrize("key", ARMS)
+def test_each_arms_class_loss_layers_carry_its_settings(key):
+    arm = detector_prototxt.LOSSES[key]
+    losses = [layer for layer in _net(detector_prototxt.train_net(key)).layer
+              if layer.name.startswith("cls_loss")]
+    if arm["layer"] == "HardNegativeLossLayer":
+        # One layer over all levels: its mining ranks an image's negatives across them.
+        (layer,) = losses
+        assert layer.python_param.module == "examples.detector.ohem_layer"
+        assert list(layer.bottom) == ([f"cls_score_{l.name}" for l in LEVELS]
+                                      + [f"labels_{l.name}" for l in LEVELS] + ["positives"])
+    else:
+        assert [layer.name for layer in losses] == [f"cls_loss_{l.name}" for l in LEVELS]
+        for layer, level in zip(losses, LEVELS):
+            assert layer.python_param.module == "focal_loss_layer"
+            assert list(layer.bottom) == [f"cls_score_{level.name}", f"labels_{level.name}",
+                                          "positives"]
+    for layer in losses:
+        assert layer.type == "Python" and layer.python_param.layer == arm["layer"]
+        assert list(layer.loss_weight) == [1]
+        assert ast.literal_eval(layer.python_param.param_str) == dict(
+            arm["param"], ignore_label=IGNORE_LABEL, num_anchors=NUM_ANCHORS)
+
+
+@pytest.mark.parametrize("key", ARMS)
+def test_the_no_prior_net_differs_in_the_class_bias_only(key):
+    """train_net(key, prior=False), the no-prior check's net (not committed), against the
+    committed one: the class logits' bias filler is 0 instead of the prior's."""
+    with_prior = _net(detector_prototxt.train_net(key))
+    without = _net(detector_prototxt.train_net(key, prior=False))
+    assert len(with_prior.layer) == len(without.layer)
+    changed = [(a, b) for a, b in zip(with_prior.layer, without.layer) if a != b]
+    assert [a.name for a, _ in changed] == [f"cls_score_{l.name}" for l in LEVELS]
+    for a, b in changed:
+        assert a.convolution_param.bias_filler.value == pytest.approx(-math.log(99), rel=1e-6)
+        assert b.convolution_param.bias_filler.value == 0
+        b.convolution_param.bias_filler.value = a.convolution_param.bias_filler.value
+        assert a == b
+    assert "class bias 0" in detector_prototxt.train_net(key, prior=False)
+    committed = _net(open(os.path.join(DETECTOR_FOLDER, f"train_{key}.prototxt")).read())
+    assert _class_bias(committed) == pytest.approx(
+        [detector_prototxt.PRIOR_BIAS] * len(LEVELS), rel=1e-6)
+
+
+@pytest.mark.parametrize("key", ARMS)
+def test_each_arm_has_a_warm_up_solver_and_a_main_solver_under_the_studys_protocol(key):
+    warmup = _solver(os.path.join(DETECTOR_FOLDER, f"solver_{key}_warmup.prototxt"))
+    main = _solver(os.path.join(DETECTOR_FOLDER, f"solver_{key}.prototxt"))
+    rate = RATES[key]
+    # Stage 1: Caffe's inv, base_lr (1 + gamma iter)^(-power) with power -1, a line from
+    # rate / 3 at iteration 0 to the rate at warmup_iter.
+    assert warmup.lr_policy == "inv" and warmup.power == -1
+    assert warmup.max_iter == STUDY.warmup_iter
+    line = [warmup.base_lr * (1 + warmup.gamma * i) ** (-warmup.power)
+            for i in range(STUDY.warmup_iter + 1)]
+    assert line[0] == pytest.approx(rate / 3, rel=1e-5)
+    assert line[-1] == pytest.approx(rate, rel=1e-5)
+    assert line[:-1] == pytest.approx([STUDY.rate_at(rate, i) for i in range(STUDY.warmup_iter)],
+                                      rel=1e-5)
+    # Stage 2: multistep, x0.1 at 2/3 and 8/9 of the budget.
+    assert main.lr_policy == "multistep" and list(main.stepvalue) == list(STUDY.stepvalues)
+    assert main.base_lr == pytest.approx(rate, rel=1e-6) and main.gamma == pytest.approx(0.1)
+    assert main.max_iter == STUDY.max_iter and main.snapshot == STUDY.snapshot
+    for solver in (warmup, main):
+        assert solver.type == "SGD" and solver.momentum == pytest.approx(0.9)
+        assert solver.weight_decay == pytest.approx(1e-4)
+        assert solver.random_seed == detector_prototxt.SEED
+        assert solver.net == f"prototxt/detector/train_{key}.prototxt"
+        assert list(solver.test_iter) == [-(-detector_prototxt.VAL_SCENES
+                                            // detector_prototxt.TEST_BATCH)]
+        assert not solver.test_initialization
+    assert warmup.test_interval > STUDY.max_iter   # no validation pass in the warm-up
+    assert main.test_interval == STUDY.snapshot    # one at every snapshot
+    assert warmup.snapshot_prefix == f"results/runs/detector/{key}/warmup"
+    assert main.snapshot_prefix == f"results/runs/detector/{key}/snapshot"
+    # Both say how to run stage 2: resumed from the warm-up's final state.
+    resume = (f"--solver=prototxt/detector/solver_{key}.prototxt --snapshot="
+              f"{warmup.snapshot_prefix}_iter_{warmup.max_iter}.solverstate")
+    for name in (f"solver_{key}_warmup.prototxt", f"solver_{key}.prototxt"):
+        with open(os.path.join(DETECTOR_FOLDER, name)) as f:
+            assert resume in f.read(), name
 
 
 def test_every_convolution_follows_detectrons_bias_rule_no_decay_and_twice_the_rate():
-    from caffe.proto import caffe_pb2
-    from google.protobuf import text_format
-    net = caffe_pb2.NetParameter()
-    text_format.Merge(detector_prototxt.train_net("focal"), net)
+    net = _net(detector_prototxt.train_net("focal"))
     convolutions = [layer for layer in net.layer if layer.type == "Convolution"]
     assert len(convolutions) >= 10
     for layer in convolutions:
@@ -494,7 +615,7 @@ def test_the_box_loss_uses_no_fork_only_layer():
     # BVLC master has these; SmoothL1Loss (the SSD fork's) must not appear.
     bvlc = {"HDF5Data", "Convolution", "ReLU", "Pooling", "Deconvolution", "Eltwise", "Python",
             "Reduction", "Threshold", "Reshape", "Tile", "AbsVal", "Power", "Sigmoid", "Input"}
-    for key in detector_prototxt.LOSSES:
+    for key in ARMS:
         types = set(re.findall(r'name: "\w+"  type: "(\w+)"', detector_prototxt.train_net(key)))
         assert types <= bvlc, types - bvlc
     assert "SmoothL1Loss" not in detector_prototxt.train_net("focal")
@@ -515,12 +636,47 @@ def train_net(tiny_data):
 
     from examples.common.training import prepare_run
     caffe.set_mode_cpu()
-    run = prepare_run(os.path.join(REPO, "prototxt", "detector", "solver_focal.prototxt"),
+    run = prepare_run(os.path.join(DETECTOR_FOLDER, "solver_focal.prototxt"),
                       str(tiny_data), str(tiny_data / "run"))
-    net = caffe.Net(run.net, caffe.TRAIN)
+    net = caffe.Net(os.path.join(run.run_dir, "train.prototxt"), caffe.TRAIN)
     net.forward()
     net.backward()
     return net
+
+
+@pytest.mark.parametrize("prior", [True, False])
+def test_prepare_writes_the_arms_two_stage_run_under_a_protocol(tiny_data, tmp_path, prior):
+    run = experiment.prepare("ce", 0.03, 7, QUICK, str(tiny_data), str(tmp_path / "run"),
+                             prior=prior)
+    run_dir = str(tmp_path / "run")
+    assert run.run_dir == run_dir and run.max_iter == QUICK.max_iter
+    assert [os.path.basename(s.solver) for s in run.stages] == ["solver_warmup.prototxt",
+                                                               "solver_main.prototxt"]
+    assert run.stages[1].resume == f"{run_dir}/warmup_iter_{QUICK.warmup_iter}.solverstate"
+    assert run.weights == f"{run_dir}/snapshot_iter_{QUICK.max_iter}.caffemodel"
+    net = _net(open(os.path.join(run_dir, "train.prototxt")).read())
+    assert net.name == "detector_ce"
+    assert _class_bias(net) == pytest.approx(
+        [detector_prototxt.PRIOR_BIAS if prior else 0.0] * len(LEVELS), rel=1e-6)
+    sources = [layer.hdf5_data_param.source for layer in net.layer if layer.type == "HDF5Data"]
+    assert sources == [str(tiny_data / "train.txt"), str(tiny_data / "val.txt")]
+    warmup, main = (_solver(stage.solver) for stage in run.stages)
+    assert warmup.base_lr == pytest.approx(0.01) and main.base_lr == pytest.approx(0.03)
+    assert warmup.max_iter == QUICK.warmup_iter and main.max_iter == QUICK.max_iter
+    assert list(main.stepvalue) == list(QUICK.stepvalues) and main.snapshot == QUICK.snapshot
+    assert warmup.random_seed == main.random_seed == 7
+    assert list(warmup.test_iter) == list(main.test_iter) == [1]   # 8 val scenes, batches of 8
+    assert warmup.test_interval > QUICK.max_iter and main.test_interval == QUICK.snapshot
+    assert warmup.net == main.net == os.path.join(run_dir, "train.prototxt")
+
+
+def test_prepare_with_a_stop_cuts_the_main_stage(tiny_data, tmp_path):
+    run = experiment.prepare("focal", 0.02, 1, QUICK, str(tiny_data), str(tmp_path / "run"),
+                             prior=False, stop=QUICK.check_stop)
+    assert run.max_iter == QUICK.check_stop
+    assert run.weights.endswith(f"snapshot_iter_{QUICK.check_stop}.caffemodel")
+    assert _solver(run.stages[1].solver).max_iter == QUICK.check_stop
+    assert _solver(run.stages[0].solver).max_iter == QUICK.warmup_iter
 
 
 def test_the_class_losses_are_focal_loss_over_all_levels_divided_by_the_batchs_positives(train_net):
@@ -641,14 +797,13 @@ def test_the_heads_share_their_weights_across_levels(train_net):
     assert bias.shape == (NUM_ANCHORS * 10,)
 
 
-def test_the_class_bias_starts_at_the_prior():
+def test_the_class_bias_starts_at_the_prior_and_the_deploy_net_has_no_fillers():
     import caffe
     caffe.set_mode_cpu()
-    net = caffe.Net(os.path.join(REPO, "prototxt", "detector", "deploy.prototxt"), caffe.TEST)
+    net = caffe.Net(os.path.join(DETECTOR_FOLDER, "deploy.prototxt"), caffe.TEST)
     assert not net.params["cls_score_p2"][1].data.any()   # deploy: no fillers, weights come later
-    text = detector_prototxt.train_net("focal")
-    assert f"value: {-math.log(99):.7g}" in text
-    assert f"value: {-math.log(99):.7g}" not in detector_prototxt.train_net("focal_noprior")
+    assert f"value: {-math.log(99):.7g}" in detector_prototxt.train_net("focal")
+    assert f"value: {-math.log(99):.7g}" not in detector_prototxt.train_net("focal", prior=False)
 
 
 def test_the_upsampling_is_nearest_neighbour_and_passes_gradients(train_net):
@@ -658,7 +813,6 @@ def test_the_upsampling_is_nearest_neighbour_and_passes_gradients(train_net):
         np.testing.assert_allclose(net.blobs[up].data, expected, rtol=1e-6)
     # The coarse level receives gradient through the top-down path.
     assert np.abs(net.blobs["p4"].diff).sum() > 0
-
 
 # `make example`'s detector in quick mode, end to end.
 
@@ -675,77 +829,137 @@ def quick_run(tmp_path_factory):
     return out, done.stdout, results
 
 
+def _run_dir(out, key, seed):
+    """Where examples.study.runs puts the demo's run of an arm."""
+    return out / "runs" / "detector" / "demo" / key / f"lr{RATES[key]:g}_seed{seed}"
+
+
 def test_the_quick_run_shows_its_stages_and_no_caffe_log(quick_run):
     _, stdout, _ = quick_run
-    for stage in ("== detector: data", "== detector: 4 arms x 2 seeds",
-                  "== detector: loss share", "== results"):
+    for stage in ("== set-up: quick mode, the detector", "== data: the textured digit scenes",
+                  "== detectors: 4 runs", "== loss share of the FL and CE detectors",
+                  "== results"):
         assert stage in stdout
-    assert "done, final train loss" in stdout
+    assert stdout.count("done, final train loss") == len(ARMS)
     assert "solver.cpp" not in stdout and "] Iteration" not in stdout
 
 
-def test_the_quick_run_reports_coco_ap_per_arm_and_seed_with_intervals(quick_run):
+def test_the_quick_run_reports_every_arm_once_in_the_demo_layout(quick_run):
     _, stdout, results = quick_run
+    assert list(results["examples"]) == [] and "ssd" not in results
     detector = results["detector"]
-    assert list(results["examples"]) == []
-    assert set(detector["arms"]) == set(detector_prototxt.LOSSES)
-    seeds = None
+    assert set(detector) == {"title", "demonstration", "protocol", "seed", "arms"}
+    assert detector["title"] == experiment.TITLE
+    assert "not a comparison" in detector["demonstration"]
+    assert detector["protocol"]["text"] == QUICK.describe()
+    assert detector["protocol"]["stepvalues"] == list(QUICK.stepvalues)
+    assert detector["seed"] == SEEDS[0]
+    assert list(detector["arms"]) == ARMS
+    table = stdout[stdout.index(f"| {experiment.TITLE} ("):]
+    assert "a demonstration" in table.splitlines()[0]
+    snapshots = list(range(QUICK.snapshot, QUICK.max_iter + 1, QUICK.snapshot))
     for key, arm in detector["arms"].items():
-        assert arm["base_lr"] == detector_prototxt.RATES[key.split("_")[0]]
-        assert arm["prior"] == detector_prototxt.LOSSES[key]["prior"]
-        if seeds is None:
-            seeds = [s["seed"] for s in arm["seeds"]]
-        assert [s["seed"] for s in arm["seeds"]] == seeds and len(seeds) >= 2
+        assert arm["label"] == detector_prototxt.LOSSES[key]["label"]
+        assert arm["base_lr"] == RATES[key]
+        (seed,) = arm["seeds"]
+        assert (seed["key"], seed["seed"], seed["base_lr"]) == (key, detector["seed"], RATES[key])
+        assert seed["prior"] is True and seed["iterations"] == QUICK.max_iter
+        assert seed["diverged"] is False and seed["diverged_at"] is None
+        assert arm["diverged"] == 0 and arm["flat"] == int(seed["flat"])
+        assert [it for it, _ in seed["val_curve"]] == snapshots
+        assert all(0 <= ap <= 1 for _, ap in seed["val_curve"])
+        assert len(seed["ap_per_class"]) == NUM_CLASSES
+        assert all(math.isfinite(loss) for _, loss in seed["train_curve"])
         for metric in ("AP", "AP50", "AP75"):
             stats = arm[metric]
-            values = [seed[metric] for seed in arm["seeds"]]
-            assert all(0 <= v <= 1 for v in values)
-            assert stats["values"] == pytest.approx(values, abs=1e-5)
-            assert stats["mean"] == pytest.approx(np.mean(values), abs=1e-5)
-            assert stats["low"] <= stats["mean"] <= stats["high"]
-        assert np.array(arm["ap_per_class"]).shape == (len(seeds), 10)
-        assert np.array(arm["pr50"]["precision"]).shape == (10, 101)
-        for seed in arm["seeds"]:
-            iterations = [it for it, _ in seed["val_curve"]]
-            assert iterations == list(range(15, 31, 15))
-            assert all(0 <= ap <= 1 for _, ap in seed["val_curve"])
-        assert f"| {arm['label']} | {arm['base_lr']:g} |" in stdout
-    for name, pair in detector["paired"].items():
-        a, b = detector["arms"][pair["a"]], detector["arms"][pair["b"]]
-        expected = [x["AP"] - y["AP"] for x, y in zip(a["seeds"], b["seeds"])]
-        assert pair["AP"]["values"] == pytest.approx(expected, abs=1e-5)
-        assert f"| {name} |" in stdout
-    assert ("FL − CE, prior bias", "focal", "ce") in [(n, p["a"], p["b"])
-                                                       for n, p in detector["paired"].items()]
-    train = detector["data"]["train"]["anchors"]
-    assert train["negatives_per_positive"] > 100
-    assert 0 <= train["negative_share_nearly_blank"] <= 1
-    assert "Lin et al. 2017" in stdout
+            assert 0 <= seed[metric] <= 1
+            assert stats["n"] == 1 and stats["values"] == pytest.approx([seed[metric]])
+            assert stats["mean"] == pytest.approx(seed[metric])
+            assert stats["low"] is None and stats["high"] is None   # one seed: no interval
+        assert len(arm["detections"]) == experiment.FIGURE_IMAGES
+        for found in arm["detections"]:
+            assert set(found) == {"boxes", "scores", "classes"}
+            assert len(found["boxes"]) == len(found["scores"]) == len(found["classes"])
+            assert all(score >= experiment.DRAW_SCORE for score in found["scores"])
+        assert ("loss_share" in arm) == (key in ("focal", "ce"))
+        assert f"| {arm['label']} | {arm['base_lr']:g} |" in table
 
 
-def test_the_quick_run_trains_with_falling_losses(quick_run):
-    _, _, results = quick_run
-    for key, arm in results["detector"]["arms"].items():
-        for seed in arm["seeds"]:
-            train = seed["curves"]["train"]
-            assert all(math.isfinite(loss) for _, loss in train)
-            assert train[-1][1] < train[0][1], (key, seed["seed"], train)
-            assert len(seed["curves"]["test"]) >= 2
+def test_every_run_is_a_warm_up_and_a_main_stage_resumed_from_it(quick_run):
+    out, _, results = quick_run
+    for key in ARMS:
+        run_dir = _run_dir(out, key, results["detector"]["seed"])
+        log = (run_dir / "caffe.log").read_text()
+        state = run_dir / f"warmup_iter_{QUICK.warmup_iter}.solverstate"
+        commands = re.findall(r"^# (.*)$", log, re.MULTILINE)
+        assert len(commands) == 2
+        assert commands[0].endswith(f"train --solver={run_dir}/solver_warmup.prototxt")
+        assert commands[1].endswith(f"train --solver={run_dir}/solver_main.prototxt "
+                                    f"--snapshot={state}")
+        assert state.exists() and f"Resuming from {state}" in log
+        assert len(re.findall(r"caffe\.cpp:\d+\] Optimization Done", log)) == 2
+        for iteration in range(QUICK.snapshot, QUICK.max_iter + 1, QUICK.snapshot):
+            assert (run_dir / f"snapshot_iter_{iteration}.caffemodel").exists()
+        # Validation passes in the main stage only, at every snapshot, with finite losses.
+        test = read_test_losses(str(run_dir / "caffe.log"))["total"]
+        assert [it for it, _ in test] == list(range(QUICK.snapshot, QUICK.max_iter + 1,
+                                                    QUICK.snapshot))
+        assert all(math.isfinite(loss) for _, loss in test)
+        train = read_log(str(run_dir / "caffe.log")).train
+        assert train[0][0] == 0 and all(math.isfinite(loss) for _, loss in train)
+        # The arm's loss layer and the prior bias, at the rates of the quick protocol.
+        net = _net((run_dir / "train.prototxt").read_text())
+        assert {layer.python_param.layer for layer in net.layer
+                if layer.name.startswith("cls_loss")} == {detector_prototxt.LOSSES[key]["layer"]}
+        assert _class_bias(net) == pytest.approx([detector_prototxt.PRIOR_BIAS] * len(LEVELS),
+                                                 rel=1e-6)
+        warmup, main = (_solver(run_dir / f"solver_{stage}.prototxt")
+                        for stage in ("warmup", "main"))
+        assert warmup.lr_policy == "inv" and main.lr_policy == "multistep"
+        assert warmup.base_lr == pytest.approx(RATES[key] * QUICK.warmup_from, rel=1e-6)
+        assert main.base_lr == pytest.approx(RATES[key], rel=1e-6)
+        assert (warmup.max_iter, main.max_iter) == (QUICK.warmup_iter, QUICK.max_iter)
+
+
+def test_the_reported_test_ap_is_the_final_weights_score(quick_run):
+    out, _, results = quick_run
+    data_dir = str(out / "data" / "detector")
+    arm = results["detector"]["arms"]["focal"]
+    weights = _run_dir(out, "focal", results["detector"]["seed"]) / \
+        f"snapshot_iter_{QUICK.max_iter}.caffemodel"
+    metrics = experiment.score(data_dir, "test", str(weights), "focal")
+    for metric in ("AP", "AP50", "AP75"):
+        assert metrics[metric] == pytest.approx(arm[metric]["mean"], abs=1e-5)
+    assert len(metrics["detections"]) == experiment.QUICK_COUNTS["test"] == \
+        len(experiment.ground_truth(data_dir, "test").getImgIds())
+    drawn = experiment.drawn(metrics["detections"])
+    assert [len(d["scores"]) for d in drawn] == [len(d["scores"]) for d in arm["detections"]]
 
 
 def test_the_quick_run_writes_the_figures(quick_run):
     import matplotlib.image
     out, _, results = quick_run
-    for name in ("detector_detections.png", "detector_ap.png", "detector_loss_curves.png",
-                 "detector_loss_share.png"):
+    for name in ("detector_detections.png", "detector_loss_share.png"):
         image = matplotlib.image.imread(out / name)
         assert image.shape[0] > 300 and image.shape[1] > 300
         assert image.std() > 0.01, f"{name} is blank"
     for key in ("focal", "ce"):
         share = results["detector"]["arms"][key]["loss_share"]
+        assert share["images"] == experiment.SHARE_IMAGES_QUICK
         for kind in ("positives", "negatives"):
             for curve in share[kind]["curves"].values():
                 assert curve[0] == 0 and curve[-1] == pytest.approx(1)
+
+
+def test_initial_gradient_reads_the_first_training_batch(quick_run, capsys):
+    from examples.detector.initial_gradient import main
+    out, _, _ = quick_run
+    assert main([str(out / "data" / "detector")]) == 0
+    printed = capsys.readouterr().out
+    for key in ("focal", "ce", "focal_g1"):   # the FocalLossLayer arms
+        assert detector_prototxt.LOSSES[key]["label"] in printed
+    assert detector_prototxt.LOSSES["ohem"]["label"] not in printed
+    assert "cross-entropy's gradient is" in printed
 
 
 def test_initial_gradient_without_data_says_to_run_make_example(tmp_path, capsys):

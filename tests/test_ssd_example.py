@@ -1,7 +1,10 @@
-"""The SSD-lite example (examples/ssd/): `run_all --quick --only ssd` end to end with the real
-`caffe train` (both arms train, DetectionOutput and pycocotools give numbers in [0, 1]), the data
-layer's label blob against focal_loss_layer.multibox.read_ground_truth, the batch order, and
-every prototxt in prototxt/ssd/ loaded by Caffe and equal to its generator's output."""
+"""The SSD-lite example (examples/ssd/): `run_all --quick --only ssd` (the study's
+demonstration) end to end with the real `caffe train` (both arms train through a warm-up stage
+and a resumed main stage, DetectionOutput and pycocotools give numbers in [0, 1]), the study's
+adapter (examples.ssd.experiment), the data layer's label blob against
+focal_loss_layer.multibox.read_ground_truth, the batch order, and every prototxt in
+prototxt/ssd/ loaded by Caffe, equal to its generator's output, its solvers the study's
+protocol."""
 import ast
 import json
 import math
@@ -16,11 +19,13 @@ from caffe_nets import REPO
 from google.protobuf import text_format
 
 from examples.common.caffe_log import read_log
+from examples.common.protocol import QUICK, STUDY
+from examples.ssd import experiment
 from examples.ssd import prototxt as ssd_prototxt
 from examples.ssd.batches import NO_BOX, batch_scenes, label_rows, path_of, read_split
-from examples.ssd.experiment import QUICK
 from examples.ssd.scoring import detection_output, detections
 from examples.ssd.training import read_detection_eval
+from examples.study.study import SEEDS
 from focal_loss_layer import multibox
 from focal_loss_layer.multibox_params import parse_multibox_param_str
 
@@ -43,42 +48,76 @@ def quick_run(tmp_path_factory):
     return out, done.stdout, results["ssd"]
 
 
+def run_dir(out, key, ssd):
+    """Where examples.study.runs puts the demo's run of an arm."""
+    return out / "runs" / "ssd" / "demo" / key / f"lr{ssd_prototxt.RATES[key]:g}_seed{ssd['seed']}"
+
+
+def final_weights(out, key, ssd):
+    return run_dir(out, key, ssd) / f"snapshot_iter_{QUICK.max_iter}.caffemodel"
+
+
 # The quick run, end to end.
 
 def test_the_quick_run_shows_its_stages_and_the_table_not_caffes_log(quick_run):
     _, stdout, _ = quick_run
-    for stage in ("== set-up: quick mode, SSD-lite", "== ssd: data", "== ssd: 2 arms",
-                  "== results"):
+    for stage in ("== set-up: quick mode, SSD-lite", "== data: the textured digit scenes",
+                  "== detectors: 2 runs", "== results"):
         assert stage in stdout
+    assert "== loss share" not in stdout   # the detector's analysis only
     assert stdout.count("done, final train loss") == 2
     assert "solver.cpp" not in stdout and "] Iteration" not in stdout
-    table = stdout[stdout.index("| ssd: SSD-lite"):]
-    assert "one seed per arm" in table and "not a comparison" in table
+    table = stdout[stdout.index(f"| {experiment.TITLE} ("):]
+    assert "a demonstration" in table.splitlines()[0]
     for arm in ssd_prototxt.ARMS.values():
-        assert f"| {arm['label']} |" in table
+        assert f"| {arm['label']} | " in table
+
+
+def test_the_results_have_the_demo_layout(quick_run):
+    _, _, ssd = quick_run
+    assert set(ssd) == {"title", "demonstration", "protocol", "seed", "arms"}
+    assert ssd["title"] == experiment.TITLE and "not a comparison" in ssd["demonstration"]
+    assert ssd["protocol"]["text"] == QUICK.describe() and ssd["seed"] == SEEDS[0]
+    assert list(ssd["arms"]) == ARMS
+    snapshots = list(range(QUICK.snapshot, QUICK.max_iter + 1, QUICK.snapshot))
+    for key, arm in ssd["arms"].items():
+        assert arm["label"] == ssd_prototxt.ARMS[key]["label"]
+        assert arm["base_lr"] == ssd_prototxt.RATES[key]
+        (seed,) = arm["seeds"]
+        assert (seed["key"], seed["seed"], seed["iterations"]) == (key, ssd["seed"],
+                                                                  QUICK.max_iter)
+        assert seed["diverged"] is False and arm["diverged"] == 0
+        assert [it for it, _ in seed["val_curve"]] == snapshots
+        assert all(0 <= ap <= 1 for _, ap in seed["val_curve"])
+        for metric in ("AP", "AP50", "AP75"):
+            assert 0 <= seed[metric] <= 1, (key, metric)
+            assert arm[metric]["values"] == pytest.approx([seed[metric]])
+            assert arm[metric]["low"] is None   # one seed: no interval
+        # Detections are drawn for the RetinaNet-lite arms only; no loss share here.
+        assert "detections" not in arm and "loss_share" not in arm
 
 
 def test_both_arms_trained_with_their_loss_layer_through_both_stages(quick_run):
     out, _, ssd = quick_run
-    assert list(ssd["arms"]) == ARMS
-    assert "not a comparison" in ssd["demonstration"]
     for key, arm in ssd["arms"].items():
-        run_dir = out / "runs" / "ssd" / key
-        log = (run_dir / "caffe.log").read_text()
+        folder = run_dir(out, key, ssd)
+        log = (folder / "caffe.log").read_text()
+        state = folder / f"warmup_iter_{QUICK.warmup_iter}.solverstate"
         # Two `caffe train` processes, the second resumed from the warm-up's solver state.
-        assert log.count("caffe.cpp:243] Optimization Done") == 2
-        assert f"--snapshot={run_dir}/warmup_iter_{QUICK.warmup_iter}.solverstate" in log
-        assert (run_dir / f"snapshot_iter_{QUICK.max_iter}.caffemodel").exists()
-        train = read_log(run_dir / "caffe.log").train
-        losses = [loss for _, loss in train]
-        assert [it for it, _ in train][-1] == QUICK.max_iter
-        assert len(losses) >= 4 and all(math.isfinite(loss) and loss > 0 for loss in losses)
-        assert arm["all_losses_finite"] and arm["curves"]["train"] == [list(p) for p in train]
-        assert arm["base_lr"] == ssd_prototxt.RATES[key]
-        # The test phase (DetectionOutput + DetectionEvaluate) ran at iteration 0 and after.
-        val = read_detection_eval(run_dir / "caffe.log")
-        assert [it for it, _ in val] == list(range(0, QUICK.max_iter + 1, QUICK.test_interval))
-        assert all(0 <= m <= 1 for _, m in val) and arm["curves"]["val_mAP"] == val
+        assert len(re.findall(r"caffe\.cpp:\d+\] Optimization Done", log)) == 2
+        assert f"--snapshot={state}" in log and f"Resuming from {state}" in log
+        assert final_weights(out, key, ssd).exists()
+        train = read_log(folder / "caffe.log").train
+        assert train[0][0] == 0
+        assert all(math.isfinite(loss) and loss > 0 for _, loss in train)
+        assert arm["seeds"][0]["train_curve"] == [pytest.approx(list(p), rel=1e-5)
+                                                  for p in train]
+        # The test phase (DetectionOutput + DetectionEvaluate) ran at every snapshot of the
+        # main stage (none in the warm-up).
+        val = read_detection_eval(folder / "caffe.log")
+        assert [it for it, _ in val] == list(range(QUICK.snapshot, QUICK.max_iter + 1,
+                                                   QUICK.snapshot))
+        assert all(0 <= m <= 1 for _, m in val)
 
 
 def test_the_layer_and_settings_each_arm_trained_with(quick_run):
@@ -86,7 +125,7 @@ def test_the_layer_and_settings_each_arm_trained_with(quick_run):
     from caffe.proto import caffe_pb2
     for key in ARMS:
         net = caffe_pb2.NetParameter()
-        text_format.Merge((out / "runs" / "ssd" / key / "train_main.prototxt").read_text(), net)
+        text_format.Merge((run_dir(out, key, ssd) / "train_main.prototxt").read_text(), net)
         (loss,) = [layer for layer in net.layer if layer.name == "mbox_loss"]
         if key == "multibox":
             assert loss.type == "MultiBoxLoss"
@@ -111,21 +150,29 @@ def test_the_layer_and_settings_each_arm_trained_with(quick_run):
         assert len(biases) == 2 and biases == pytest.approx([expected] * 2, abs=1e-5)
 
 
-def test_detection_output_and_pycocotools_give_numbers_in_0_1(quick_run):
+def test_the_reported_test_ap_is_the_final_weights_score(quick_run):
     out, _, ssd = quick_run
-    test = read_split(path_of(out / "data" / "ssd", "test"))
+    data_dir = str(out / "data" / "ssd")
+    test = read_split(path_of(data_dir, "test"))
+    assert len(test["images"]) == experiment.QUICK_COUNTS["test"] == \
+        len(experiment.ground_truth(data_dir, "test").getImgIds())
     for key, arm in ssd["arms"].items():
-        metrics = arm["test"]
+        metrics = experiment.score(data_dir, "test", str(final_weights(out, key, ssd)), key)
         for name in ("AP", "AP50", "AP75"):
-            assert 0 <= metrics[name] <= 1, (key, name)
+            assert metrics[name] == pytest.approx(arm[name]["mean"], abs=1e-5), (key, name)
+        assert len(metrics["detections"]) == len(test["images"])
         d = metrics["detection_output"]
         assert d["rows"] > 0 and 0 < d["score_min"] <= d["score_max"] <= 1
         assert set(d["classes"]) <= set(range(1, ssd_prototxt.NUM_CLASSES))
+
+
+def test_detection_output_gives_rows_in_range(quick_run):
+    out, _, ssd = quick_run
+    test = read_split(path_of(out / "data" / "ssd", "test"))
+    for key in ARMS:
         # DetectionOutput itself, on two test scenes, with the arm's trained weights.
         deploy = os.path.join(SSD_FOLDER, ssd_prototxt.deploy_name(ssd_prototxt.ARMS[key]["conf"]))
-        rows = detection_output(deploy, str(out / "runs" / "ssd" / key /
-                                            f"snapshot_iter_{QUICK.max_iter}.caffemodel"),
-                                test["images"][:2])
+        rows = detection_output(deploy, str(final_weights(out, key, ssd)), test["images"][:2])
         assert rows.shape[1] == 7 and set(rows[:, 0]) <= {0, 1}
         assert np.all((rows[:, 2] >= ssd_prototxt.DETECTION["confidence_threshold"])
                       & (rows[:, 2] <= 1))
@@ -133,12 +180,60 @@ def test_detection_output_and_pycocotools_give_numbers_in_0_1(quick_run):
             assert np.count_nonzero(rows[:, 0] == image) <= ssd_prototxt.DETECTION["keep_top_k"]
 
 
-def test_the_quick_run_records_the_priors_and_their_matches(quick_run):
-    _, _, ssd = quick_run
-    matching = ssd["data"]["matching"]
-    assert matching["priors"] == ssd_prototxt.NUM_PRIORS == ssd["net"]["priors"] == 720
+def test_the_quick_data_and_the_priors_matches(quick_run):
+    out, _, _ = quick_run
+    train = read_split(path_of(out / "data" / "ssd", "train"))
+    assert len(train["images"]) == experiment.QUICK_COUNTS["train"]
+    matching = experiment.prior_matching(train)
+    assert matching["priors"] == ssd_prototxt.NUM_PRIORS == experiment.net_summary()["priors"] \
+        == 720
     assert matching["matched_priors_per_image"] >= matching["objects_per_image"] >= 1
     assert 0 < matching["objects_with_a_prior_over_threshold"] <= 1
+
+
+# The study's adapter: a run prepared under a protocol.
+
+def test_prepare_writes_both_stages_with_the_batches_continuing(quick_run, tmp_path):
+    from caffe.proto import caffe_pb2
+    out, _, _ = quick_run
+    data_dir = out / "data" / "ssd"
+    run = experiment.prepare("focal", 0.03, 9, QUICK, str(data_dir), str(tmp_path / "run"))
+    assert [os.path.basename(s.solver) for s in run.stages] == ["solver_warmup.prototxt",
+                                                               "solver_main.prototxt"]
+    assert run.stages[1].resume == str(tmp_path / "run" /
+                                       f"warmup_iter_{QUICK.warmup_iter}.solverstate")
+    assert run.max_iter == QUICK.max_iter
+    solvers = [read_message(stage.solver, caffe_pb2.SolverParameter()) for stage in run.stages]
+    warmup, main = solvers
+    assert warmup.lr_policy == "inv" and warmup.base_lr == pytest.approx(0.01)
+    assert main.lr_policy == "multistep" and main.base_lr == pytest.approx(0.03)
+    assert list(main.stepvalue) == list(QUICK.stepvalues)
+    assert (warmup.max_iter, main.max_iter) == (QUICK.warmup_iter, QUICK.max_iter)
+    assert warmup.random_seed == main.random_seed == 9
+    assert list(warmup.test_iter) == list(main.test_iter) == [
+        -(-experiment.QUICK_COUNTS["val"] // ssd_prototxt.TEST_BATCH)]
+    assert warmup.test_interval > QUICK.max_iter and not warmup.test_initialization
+    assert main.test_interval == QUICK.snapshot
+    first_batches = []
+    for solver in solvers:
+        net = read_message(solver.net, caffe_pb2.NetParameter())
+        for layer in net.layer:
+            if layer.python_param.module == "examples.ssd.data_layer":
+                param = ast.literal_eval(layer.python_param.param_str)
+                assert os.path.dirname(param["source"]) == str(data_dir)
+                if layer.include[0].phase == caffe_pb2.TRAIN:
+                    first_batches.append(param["first_batch"])
+    # The main stage's batches start where the warm-up's ended.
+    assert first_batches == [0, QUICK.warmup_iter]
+    cut = experiment.prepare("multibox", 0.03, 9, QUICK, str(data_dir), str(tmp_path / "cut"),
+                             stop=QUICK.check_stop)
+    assert cut.max_iter == QUICK.check_stop
+
+
+def test_prepare_refuses_a_run_without_the_prior(tmp_path):
+    with pytest.raises(ValueError, match="no variant without the prior bias"):
+        experiment.prepare("focal", 0.02, 1, QUICK, str(tmp_path), str(tmp_path / "run"),
+                           prior=False)
 
 
 # The data layer and SSD's label blob.
@@ -250,8 +345,12 @@ def test_the_committed_prototxts_are_the_generators_output():
 @pytest.fixture
 def in_repo_like_folder(tmp_path, monkeypatch):
     """A folder like a fresh clone's root: prototxt/ only, no results/data/ssd/ (the data layer
-    reads its file at the first forward, so the nets load without it)."""
+    reads its file at the first forward, so the nets load without it). The committed main
+    solvers snapshot (`snapshot: N`), and Caffe aborts at start-up unless the snapshot_prefix's
+    folder exists: it is made here, as a by-hand run needs it (results/runs/ssd/<arm>/)."""
     os.symlink(os.path.join(REPO, "prototxt"), tmp_path / "prototxt")
+    for key in ARMS:
+        os.makedirs(tmp_path / "results" / "runs" / "ssd" / key)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -309,22 +408,42 @@ def test_the_train_nets_differ_in_loss_conf_bias_and_test_scores_only():
                          if layer.type not in ("Python", "MultiBoxLoss", "DetectionEvaluate")]
 
 
-def test_the_warm_up_rises_linearly_to_the_base_rate():
+@pytest.mark.parametrize("key", ARMS)
+def test_the_solvers_are_the_studys_protocol_at_the_arms_rate(key):
     from caffe.proto import caffe_pb2
-    for key in ARMS:
-        warmup = read_message(os.path.join(SSD_FOLDER, f"solver_{key}_warmup.prototxt"),
-                              caffe_pb2.SolverParameter())
-        main = read_message(os.path.join(SSD_FOLDER, f"solver_{key}.prototxt"),
-                            caffe_pb2.SolverParameter())
-        assert warmup.lr_policy == "inv" and warmup.power == -1
-        # Caffe's inv: base_lr (1 + gamma iter)^(-power), here a straight line.
-        rate = [warmup.base_lr * (1 + warmup.gamma * i) for i in (0, warmup.max_iter)]
-        assert rate == pytest.approx([ssd_prototxt.WARMUP_FROM * main.base_lr, main.base_lr])
-        assert main.lr_policy == "multistep" and list(main.stepvalue) == list(
-            ssd_prototxt.STEPVALUES) and main.max_iter == ssd_prototxt.MAX_ITER
-        assert main.base_lr == pytest.approx(ssd_prototxt.RATES[key])
-        assert main.type == warmup.type == "SGD"
-        assert main.momentum == warmup.momentum == pytest.approx(0.9)
+    warmup = read_message(os.path.join(SSD_FOLDER, f"solver_{key}_warmup.prototxt"),
+                          caffe_pb2.SolverParameter())
+    main = read_message(os.path.join(SSD_FOLDER, f"solver_{key}.prototxt"),
+                        caffe_pb2.SolverParameter())
+    rate = ssd_prototxt.RATES[key]
+    # Stage 1: Caffe's inv, base_lr (1 + gamma iter)^(-power) with power -1, a straight line
+    # from warmup_from x the rate to the rate at warmup_iter.
+    assert warmup.lr_policy == "inv" and warmup.power == -1
+    assert warmup.max_iter == STUDY.warmup_iter
+    line = [warmup.base_lr * (1 + warmup.gamma * i) ** (-warmup.power)
+            for i in range(STUDY.warmup_iter + 1)]
+    assert line[0] == pytest.approx(STUDY.warmup_from * rate, rel=1e-5)
+    assert line[-1] == pytest.approx(main.base_lr, rel=1e-5)
+    assert line[:-1] == pytest.approx([STUDY.rate_at(rate, i) for i in range(STUDY.warmup_iter)],
+                                      rel=1e-5)
+    # Stage 2: multistep, x0.1 at 2/3 and 8/9 of the budget.
+    assert main.lr_policy == "multistep" and list(main.stepvalue) == list(STUDY.stepvalues)
+    assert main.gamma == pytest.approx(0.1) and main.max_iter == STUDY.max_iter
+    assert main.base_lr == pytest.approx(rate, rel=1e-6)
+    assert main.snapshot == STUDY.snapshot and main.test_interval == STUDY.snapshot
+    assert warmup.test_interval > STUDY.max_iter   # the warm-up tests at iteration 0 only
+    assert warmup.test_initialization and not main.test_initialization
+    for solver in (warmup, main):
+        assert solver.type == "SGD" and solver.momentum == pytest.approx(0.9)
+        assert solver.weight_decay == pytest.approx(1e-4)   # the study's, not SSD's 5e-4
+        assert solver.random_seed == ssd_prototxt.SEED
+        assert list(solver.test_iter) == [-(-ssd_prototxt.VAL_SCENES // ssd_prototxt.TEST_BATCH)]
+    assert warmup.snapshot_prefix == f"results/runs/ssd/{key}/warmup"
+    assert main.snapshot_prefix == f"results/runs/ssd/{key}/snapshot"
+    resume = (f"--snapshot={warmup.snapshot_prefix}_iter_{warmup.max_iter}.solverstate")
+    for name in (f"solver_{key}_warmup.prototxt", f"solver_{key}.prototxt"):
+        with open(os.path.join(SSD_FOLDER, name)) as f:
+            assert resume in f.read(), name
 
 
 def test_the_data_layer_refuses_unknown_keys(tmp_path):

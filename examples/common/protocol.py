@@ -30,6 +30,7 @@ class Protocol:
     warmup_iter: int = 200
     warmup_from: float = 1 / 3
     check_stop: int = 600   # the divergence checks' runs: this schedule, cut at this iteration
+    display: int = 20       # the training loss logged (averaged) every
 
     @property
     def stepvalues(self) -> Tuple[int, int]:
@@ -48,9 +49,11 @@ class Protocol:
 
     def stages(self, rate: float, seed: int, stop: Optional[int] = None) -> Dict[str, Dict]:
         """Solver fields of the two stages {"warmup": ..., "main": ...} at base_lr `rate`;
-        stop: end at this iteration instead of max_iter (the same schedule, cut short)."""
+        stop: end at this iteration instead of max_iter (the same schedule, cut short), with
+        the loss logged at every iteration, so that a divergence is placed exactly."""
         common = {"type": "SGD", "momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY,
-                  "random_seed": seed}
+                  "random_seed": seed, "display": 1 if stop else self.display,
+                  "average_loss": 1 if stop else self.display}
         return {
             "warmup": dict(common, base_lr=rate * self.warmup_from, lr_policy="inv",
                            gamma=self.warmup_gamma, power=-1.0, max_iter=self.warmup_iter),
@@ -78,4 +81,4 @@ FLAT_TOLERANCE = 0.01
 # make example's demonstration: the same protocol at half the budget, one seed per arm.
 DEMO = Protocol(max_iter=1200, snapshot=400)
 # The tests' (--quick).
-QUICK = Protocol(max_iter=16, snapshot=8, warmup_iter=4, check_stop=8)
+QUICK = Protocol(max_iter=16, snapshot=8, warmup_iter=4, check_stop=8, display=2)

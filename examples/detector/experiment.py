@@ -33,6 +33,7 @@ DEPLOY = os.path.join(PROTOTXT, "deploy.prototxt")
 # Scenes per split: the study's, and the tests' (--quick).
 COUNTS = SCENES
 QUICK_COUNTS = {"train": 64, "val": 16, "test": 16}
+SHARE_IMAGES, SHARE_IMAGES_QUICK = 100, 8   # test images of the loss-share analysis
 FIGURE_IMAGES = 4   # test images drawn with each arm's detections (examples.study.figures)
 DRAW_SCORE = 0.3    # detections drawn from this score up (AP counts every one down to 0.05)
 

@@ -32,12 +32,13 @@ def batch_targets(labels: Dict[str, np.ndarray]) -> "tuple[np.ndarray, np.ndarra
 
 
 def initial_gradients(labels: Dict[str, np.ndarray]) -> Dict[str, Dict[str, float]]:
-    """{loss key: {"loss", "gradient_sum", "negative_share"}} at the prior logits."""
+    """{loss key: {"loss", "gradient_sum", "negative_share"}} at the prior logits, for the arms
+    whose loss is a FocalLossLayer."""
     targets, valid = batch_targets(labels)
     logits = np.full(targets.shape, PRIOR_BIAS)
     out = {}
     for key, loss in LOSSES.items():
-        if not loss["prior"]:   # the logits here are the prior's
+        if loss["layer"] != "FocalLossLayer":   # OHEM's selection needs the logits of a net
             continue
         value, gradient = sigmoid_focal_loss_and_gradient(logits, targets, valid=valid,
                                              normalization="positives", **loss["param"])

@@ -39,7 +39,8 @@ builds each image's minibatch from the highest-loss examples, its "OHEM 1:3" var
 keeping every positive and three times as many negatives; here an image keeps all its positives
 and its 3× hardest negatives wherever they lie in the pyramid, ignored anchors take no part, and
 the sum is divided by the positives as the focal-loss arms' is — so the arms differ in how easy
-negatives are handled (thrown away here, down-weighted by γ there) and nothing else. The paper's
+negatives are handled (thrown away here, down-weighted by γ there) and in α (none here), as in
+the paper. The paper's
 OHEM also suppresses overlapping examples by NMS before ranking; this layer, as SSD's
 MAX_NEGATIVE, does not.
 

@@ -337,7 +337,7 @@ def solver(key: str, warmup: bool) -> str:
     """Arm `key`'s warm-up solver (stage 1) or main solver (stage 2, resumed from stage 1's
     .solverstate) under the study's protocol at its rate (RATES)."""
     fields = STUDY.stages(RATES[key], SEED)["warmup" if warmup else "main"]
-    fields.update(display=20, average_loss=20, test_iter=-(-VAL_SCENES // TEST_BATCH),
+    fields.update(test_iter=-(-VAL_SCENES // TEST_BATCH),
                   test_interval=STUDY.snapshot if not warmup else STUDY.max_iter + 1,
                   test_initialization=False)
     prefix = "warmup" if warmup else "snapshot"
@@ -349,7 +349,8 @@ def solver(key: str, warmup: bool) -> str:
         values = value if isinstance(value, list) else [value]
         lines += [f"{name}: {_solver_value(v)}" for v in values]
     stage = ("Stage 1 of 2, the linear warm-up (lr_policy inv, power -1: base_lr (1 + gamma "
-             "iter)):\n#   .venv/bin/caffe train --solver=prototxt/detector/solver_"
+             f"iter)):\n#   mkdir -p results/runs/detector/{key}   # the snapshots' folder\n"
+             "#   .venv/bin/caffe train --solver=prototxt/detector/solver_"
              f"{key}_warmup.prototxt\n# then stage 2:\n#   {resume}" if warmup else
              f"Stage 2 of 2, resumed from stage 1's .solverstate:\n#   {resume}")
     return (f"# RetinaNet-lite, solver for the {LOSSES[key]['label']} net. Written by "

@@ -1,8 +1,8 @@
 """SSD-lite: a small SSD net (PriorBox, Permute, Flatten, Concat heads on two feature levels)
-trained by `caffe train` on the detector example's textured digit scenes, once with C++
-MultiBoxLoss as SSD ships it and once with MultiBoxFocalLossLayer (sigmoid focal loss, no
-mining, the prior bias), each scored by DetectionOutput and pycocotools. A demonstration of both
-layers in one net (one seed per arm), not a comparison. docs/examples.md, section "SSD-lite".
+trained by `caffe train` on the detector example's textured digit scenes, with C++ MultiBoxLoss
+as SSD ships it and with MultiBoxFocalLossLayer (sigmoid focal loss, no mining, the prior bias),
+each scored by DetectionOutput and pycocotools: a net of the detector study (examples.study).
+docs/examples.md, section "SSD-lite".
 
     data.py        writes the scenes as npz files
     batches.py     reads them; SSD's label rows; the batch order (numpy only)
@@ -10,7 +10,5 @@ layers in one net (one seed per arm), not a comparison. docs/examples.md, sectio
     prototxt.py    writes prototxt/ssd/ (python -m examples.ssd.prototxt)
     training.py    the two solver stages (linear warm-up, then the main schedule)
     scoring.py     the deploy nets with DetectionOutput, then COCO AP
-    experiment.py  run(out_dir, quick): what `make example` runs (example "ssd"); the rate sweep
-    report.py      the printed table
-    __main__.py    python -m examples.ssd [--quick] [--lr-sweep] [--out DIR]
+    experiment.py  the study's adapter: data, a run prepared under a protocol, scoring
 """

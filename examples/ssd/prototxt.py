@@ -91,7 +91,7 @@ ARMS = {
 # 0.01), keeping the best 100 per image: pycocotools scores at most 100 per image.
 DETECTION = {"nms_threshold": 0.45, "top_k": 400, "keep_top_k": 100, "confidence_threshold": 0.01}
 
-# Scenes per split in the full run (the quick run has fewer: examples.ssd.experiment.QUICK).
+# Scenes per split in the full run (the quick run has fewer: examples.ssd.experiment.QUICK_COUNTS).
 TRAIN_SCENES, VAL_SCENES, TEST_SCENES = 1000, 192, 320
 # base_lr per arm under the study's protocol (examples.common.protocol.STUDY: SGD, momentum 0.9,
 # weight decay 1e-4 as the RetinaNet-lite arms, where SSD's VOC solver has 5e-4), each its own
@@ -100,7 +100,7 @@ TRAIN_SCENES, VAL_SCENES, TEST_SCENES = 1000, 192, 320
 RATES = {"multibox": 0.02, "focal": 0.02}
 SEED = 1901   # the committed solvers' random_seed (the study sets its own per seed)
 # The test phase: SSD's detection eval (11-point VOC mAP at IoU 0.5) in the log.
-SOLVER = {"display": 20, "average_loss": 20, "eval_type": "detection", "ap_version": "11point"}
+SOLVER = {"eval_type": "detection", "ap_version": "11point"}
 
 
 def _layer(name: str, kind: str, bottoms: List[str], tops: List[str], body: str = "",
@@ -314,6 +314,7 @@ def solver(key: str, warmup: bool) -> str:
         note = (f"# Stage 1 of 2: the linear warm-up (inv with power -1: base_lr (1 + gamma "
                 "iter)). By hand, from the repository root after `make example`\n"
                 "# has written results/data/ssd/:\n"
+                f"#   mkdir -p results/runs/ssd/{key}   # the snapshots' folder\n"
                 f"#   .venv/bin/caffe train --solver=prototxt/ssd/solver_{key}_warmup.prototxt\n"
                 f"#   {resume}\n")
     else:

@@ -26,9 +26,9 @@ from ..common.report import write_results  # noqa: E402
 from ..common.training import CAFFE_TOOL, REPO  # noqa: E402
 from ..detector import experiment as detector  # noqa: E402
 from ..ssd import experiment as ssd  # noqa: E402
+from .runs import WORKERS  # noqa: E402
 
 NETS = (detector, ssd)
-WORKERS = 2   # `caffe train` processes at a time (examples.common.training.SINGLE_THREADED)
 
 
 def main(argv=None) -> int:

@@ -57,3 +57,17 @@ def interval(stats: Dict, signed: bool = False) -> str:
         return form.format(stats["mean"])
     return (form.format(stats["mean"]) + " [" + form.format(stats["low"]) + ", "
             + form.format(stats["high"]) + "]")
+
+
+def demo_table(net: Dict) -> str:
+    """make example's table of one net: every arm once (a demonstration, not a comparison)."""
+    lines = [f"| {net['title']} ({net['protocol']['text']}; seed {net['seed']}, "
+             "a demonstration) | base_lr | test AP | AP50 | AP75 | validation AP by snapshot |",
+             "|---|---|---|---|---|---|"]
+    for arm in net["arms"].values():
+        seed = arm["seeds"][0]
+        curve = ", ".join(f"{ap:.3f}" for _, ap in seed["val_curve"])
+        cells = ("diverged | | |" if seed["diverged"] else
+                 f"{seed['AP']:.3f} | {seed['AP50']:.3f} | {seed['AP75']:.3f} |")
+        lines.append(f"| {arm['label']} | {arm['base_lr']:g} | {cells} {curve} |")
+    return "\n".join(lines)

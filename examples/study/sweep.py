@@ -72,7 +72,8 @@ def sweep(nets, protocol: Protocol, out_dir: str, data_dirs: Dict[str, str], wor
         pts.sort(key=lambda p: p["base_lr"])
         diverged = [p["base_lr"] for p in pts + probed[name, key] if p["diverged"]]
         out[name][key] = {"label": by_name[name].ARMS[key]["label"], "points": pts,
-                          "picked": _best(pts)["base_lr"], "interior": not _extension(pts),
+                          "picked": _best(pts)["base_lr"],
+                          "interior": pts[0]["base_lr"] < _best(pts)["base_lr"] < pts[-1]["base_lr"],
                           "probes": probed[name, key],
                           "boundary": min(diverged) if diverged else None,
                           "highest_tried": max(p["base_lr"] for p in pts + probed[name, key])}
@@ -105,11 +106,14 @@ def _best(points: List[Dict]) -> Dict:
 
 
 def _extension(points: List[Dict]) -> List[float]:
-    """The rate to add so that the best one gets a neighbour on each side, if any."""
-    rates = sorted(p["base_lr"] for p in points)
+    """The rate to add so that the best one gets a worse neighbour on each side, if any (an end
+    tied with its neighbour is not extended: a flat end has its worse-or-equal side)."""
+    ordered = sorted(points, key=lambda p: p["base_lr"])
     best = _best(points)
-    if best["base_lr"] == rates[-1] and not best["diverged"]:
-        return [2 * rates[-1]]
-    if best["base_lr"] == rates[0]:
-        return [rates[0] / 2]
+    if len(ordered) < 2:
+        return [2 * best["base_lr"]]
+    if best is ordered[-1] and not best["diverged"] and best["AP"] > ordered[-2]["AP"]:
+        return [2 * best["base_lr"]]
+    if best is ordered[0] and best["AP"] > ordered[1]["AP"]:
+        return [best["base_lr"] / 2]
     return []

@@ -1,8 +1,8 @@
 """The generated blocks of README.md and docs/*.md, by region name (see markers.py).
 
 Every number in a block comes from a file the repository commits or from running code in it:
-results/results.json (written by `make example`), results/detector_{lr,gamma}_sweep.json (by
-`python -m examples.detector --lr-sweep / --gamma-sweep`), results/bench.txt (by `make bench`), the
+results/results.json (written by `make example`), results/study.json (by `make study`),
+results/study_sweep.json (by `make sweep`), results/bench.txt (by `make bench`), the
 params dataclasses, the docstrings, and commands run here: the quick start's smoke test, the
 balances tool on the digits example's training labels (written to a temporary folder), and the
 detector's anchor statistics.
@@ -15,10 +15,12 @@ import sys
 import tempfile
 from typing import Callable, Dict
 
+from examples.study.report import interval
+
 from .api import api_reference
 from .bench_output import BenchOutput, read_bench_output
-from .detector_findings import findings, gamma_sweep_findings, lr_sweep_findings
 from .params_table import params_table
+from .study_findings import findings, headline_sentence
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RESULTS = os.path.join(REPO, "results", "results.json")
@@ -148,12 +150,6 @@ def _examples_table(examples: Dict) -> str:
     return table({"examples": examples})
 
 
-def _detector_report():
-    """The detector example's own table writers (examples/detector/report.py)."""
-    from examples.detector import report
-    return report
-
-
 def digits_table() -> str:
     return _examples_table({"digits": results()["examples"]["digits"]})
 
@@ -162,78 +158,97 @@ def digit_grid_table() -> str:
     return _examples_table({"digit_grid": results()["examples"]["digit_grid"]})
 
 
-def detector_table() -> str:
-    return _detector_report().table(results()["detector"])
-
-
-def detector_headline() -> str:
-    """The README's detector table: each arm's AP and AP50 over its seeds and the paired per-seed
-    differences (mean [95% t-interval]), then which intervals exclude 0."""
-    report, det = _detector_report(), results()["detector"]
-    arms, pairs = det["arms"], det["paired"]
-    seeds = len(next(iter(arms.values()))["seeds"])
-    lines = [f"| RetinaNet-lite, COCO AP on the test split, {seeds} seeds: mean [95% CI] | AP | AP50 |",
-             "|---|---|---|"]
-    lines += [f"| {arm['label']} | {report.interval(arm['AP'])} | {report.interval(arm['AP50'])} |"
-              for arm in arms.values()]
-    lines += [f"| {name}, paired per seed | {report.interval(pair['AP'], signed=True)} | "
-              f"{report.interval(pair['AP50'], signed=True)} |" for name, pair in pairs.items()]
-    return "\n".join(lines) + "\n\n" + _verdict(pairs)
-
-
-def _verdict(pairs: Dict) -> str:
-    """One sentence: which paired AP differences' 95 % intervals exclude 0 (and on which side),
-    and which include it."""
-    sides: Dict[str, list] = {"above 0": [], "below 0": [], "includes 0": []}
-    for name, pair in pairs.items():
-        ap = pair["AP"]
-        if ap["low"] is None:
-            continue
-        side = "above 0" if ap["low"] > 0 else "below 0" if ap["high"] < 0 else "includes 0"
-        sides[side].append(name)
-    excluded = [f"{n} ({side})" for side in ("above 0", "below 0") for n in sides[side]]
-    return ("Paired AP differences whose 95 % interval excludes 0: "
-            + (", ".join(excluded) or "none") + "; whose interval includes 0: "
-            + (", ".join(sides["includes 0"]) or "none") + ".")
-
-
-def detector_findings() -> str:
-    return findings(results()["detector"])
-
-
-def detector_val_curve() -> str:
-    """Validation AP against iteration, the mean over each arm's seeds (every seed's curve is in
-    results.json, arms.<arm>.seeds[i].val_curve)."""
-    arms = results()["detector"]["arms"]
-    iterations = [it for it, _ in next(iter(arms.values()))["seeds"][0]["val_curve"]]
-    lines = ["| validation AP, mean over seeds, at iteration | " + " | ".join(map(str, iterations)) + " |",
-             "|---|" + "---|" * len(iterations)]
-    for arm in arms.values():
-        curves = [dict(seed["val_curve"]) for seed in arm["seeds"] if not seed["diverged"]]
-        means = [sum(c[it] for c in curves) / len(curves) for it in iterations]
-        lines.append(f"| {arm['label']} | " + " | ".join(f"{m:.3f}" for m in means) + " |")
-    return "\n".join(lines)
-
-
-def _sweep_file(name: str) -> Dict:
-    """A committed sweep's file (python -m examples.detector --lr-sweep / --gamma-sweep)."""
-    with open(os.path.join(REPO, "results", f"detector_{name}.json"), encoding="utf-8") as f:
+@functools.lru_cache(maxsize=None)
+def _committed(name: str) -> Dict:
+    with open(os.path.join(REPO, "results", name), encoding="utf-8") as f:
         return json.load(f)
 
 
-def _sweep(name: str) -> Dict:
-    return _sweep_file(name)[name]
+def study() -> Dict:
+    """results/study.json, written by `make study`."""
+    return _committed("study.json")
 
 
-def detector_lr_sweep() -> str:
-    sweep = _sweep("lr_sweep")
-    return _detector_report().lr_sweep_table(sweep) + "\n\n" + lr_sweep_findings(sweep)
+def sweep() -> Dict:
+    """results/study_sweep.json, written by `make sweep`."""
+    return _committed("study_sweep.json")
 
 
-def detector_gamma_sweep() -> str:
-    file = _sweep_file("gamma_sweep")
-    return (_detector_report().gamma_table(file["gamma_sweep"]) + "\n\n"
-            + gamma_sweep_findings(file["gamma_sweep"], results()["detector"], file["wall_time_seconds"]))
+def study_headline() -> str:
+    """The README's table: per arm AP and AP50 over the seeds, per comparison the paired per-seed
+    AP difference, then the one-sentence finding."""
+    data = study()
+    seeds = len(data["seeds"])
+    lines = [f"| COCO AP on the test split, {seeds} seeds: mean [95% CI] | base_lr | AP | AP50 |",
+             "|---|---|---|---|"]
+    for net in data["nets"].values():
+        short = net["title"].split(" on ")[0]
+        lines += [f"| {short}: {arm['label']} | {arm['base_lr']:g} | {interval(arm['AP'])} | "
+                  f"{interval(arm['AP50'])} |" for arm in net["arms"].values()]
+    for net in data["nets"].values():
+        lines += [f"| {c['name']}, paired per seed | | {interval(c['paired']['AP'], True)} | "
+                  f"{interval(c['paired']['AP50'], True)} |" for c in net["comparisons"].values()]
+    return "\n".join(lines) + "\n\n" + headline_sentence(data)
+
+
+def study_tables() -> str:
+    from examples.study.report import study_tables as tables
+    return tables(study())
+
+
+def study_findings() -> str:
+    return findings(study(), sweep())
+
+
+def study_val_curves() -> str:
+    """Validation AP against iteration, the mean over each arm's seeds (every seed's curve is in
+    study.json, nets.<net>.arms.<arm>.seeds[i].val_curve)."""
+    out = []
+    for net in study()["nets"].values():
+        arms = net["arms"]
+        iterations = [it for it, _ in next(iter(arms.values()))["seeds"][0]["val_curve"]]
+        lines = [f"| {net['title'].split(' on ')[0]}: validation AP, mean over seeds, at "
+                 "iteration | " + " | ".join(f"{it:,}" for it in iterations) + " | flat |",
+                 "|---|" + "---|" * (len(iterations) + 1)]
+        for arm in arms.values():
+            curves = [dict(seed["val_curve"]) for seed in arm["seeds"]]
+            means = [sum(c[it] for c in curves) / len(curves) for it in iterations]
+            lines.append(f"| {arm['label']} | " + " | ".join(f"{m:.3f}" for m in means)
+                         + f" | {arm['flat']}/{len(arm['seeds'])} |")
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
+
+
+def study_sweep() -> str:
+    from examples.study.report import sweep_tables
+    return sweep_tables(sweep())
+
+
+def study_no_prior() -> str:
+    checks = study()["no_prior"]
+    lines = ["| class bias 0 (no prior), first iterations of the protocol | base_lr | iterations "
+             "| diverged | training loss, first → last logged |", "|---|---|---|---|---|"]
+    for check in checks.values():
+        curve = check["train_curve"]
+        losses = f"{curve[0][1]:.4g} → {curve[-1][1]:.4g}" if curve else "none logged"
+        lines.append(f"| {check['label']} | {check['base_lr']:g} | {check['iterations']} | "
+                     + (f"yes, at iteration {check['diverged_at']}" if check["diverged"]
+                        else "no") + f" | {losses} |")
+    return "\n".join(lines)
+
+
+def study_time() -> str:
+    data, swept = study(), sweep()
+    return (f"The committed `make study` took {_minutes(data['wall_time_seconds'])} after set-up "
+            f"({data['jobs']} `caffe train` processes at a time), the committed `make sweep` "
+            f"{_minutes(swept['wall_time_seconds'])}; both on a 2-core AMD EPYC machine, "
+            f"from commits {data['code']['commit'][:7]} and {swept['code']['commit'][:7]} in "
+            "clean clones.")
+
+
+def demo_tables() -> str:
+    from examples.study.report import demo_table
+    return "\n\n".join(demo_table(results()[name]) for name in ("detector", "ssd"))
 
 
 @functools.lru_cache(maxsize=None)
@@ -246,33 +261,10 @@ def detector_anchor_stats() -> str:
     return "```\n$ python -m examples.detector.anchor_stats\n" + done.stdout.rstrip("\n") + "\n```"
 
 
-def ssd_table() -> str:
-    from examples.ssd.report import table
-    return table(results()["ssd"])
-
-
-def ssd_lr_sweep() -> str:
-    """The SSD-lite rate sweep (results/ssd_lr_sweep.json, from `python -m examples.ssd
-    --lr-sweep`): validation AP per arm and rate, the picks in bold."""
-    from examples.ssd.prototxt import ARMS
-    with open(os.path.join(REPO, "results", "ssd_lr_sweep.json"), encoding="utf-8") as f:
-        sweep = json.load(f)
-    rates = sorted({p["base_lr"] for points in sweep["points"].values() for p in points})
-    lines = ["| validation AP at base_lr | " + " | ".join(f"{r:g}" for r in rates) + " |",
-             "|---|" + "---|" * len(rates)]
-    for key, points in sweep["points"].items():
-        ap = {p["base_lr"]: p["AP"] for p in points}
-        cells = [(f"**{ap[r]:.3f}**" if r == sweep["picked"][key] else f"{ap[r]:.3f}")
-                 if r in ap else "—" for r in rates]
-        lines.append(f"| {ARMS[key]['label']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def example_time() -> str:
     total = results()["wall_time_seconds"]
-    detector = results()["detector"]["wall_time_seconds"]
     return (f"The last full `make example` (committed in `results/`) took {_minutes(total)} "
-            f"after set-up, {_minutes(detector)} of it the detector.")
+            "after set-up.")
 
 
 def _minutes(seconds: float) -> str:
@@ -287,15 +279,15 @@ BLOCKS: Dict[str, Callable[[], str]] = {
     "bench-output": bench_output,
     "digits-table": digits_table,
     "digit-grid-table": digit_grid_table,
-    "detector-table": detector_table,
-    "detector-headline": detector_headline,
-    "detector-findings": detector_findings,
+    "study-headline": study_headline,
+    "study-tables": study_tables,
+    "study-findings": study_findings,
+    "study-val-curves": study_val_curves,
+    "study-sweep": study_sweep,
+    "study-no-prior": study_no_prior,
+    "study-time": study_time,
+    "demo-tables": demo_tables,
     "detector-anchor-stats": detector_anchor_stats,
-    "detector-val-curve": detector_val_curve,
-    "detector-lr-sweep": detector_lr_sweep,
-    "detector-gamma-sweep": detector_gamma_sweep,
     "example-time": example_time,
-    "ssd-table": ssd_table,
-    "ssd-lr-sweep": ssd_lr_sweep,
     "api": api_reference,
 }

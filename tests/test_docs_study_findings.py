@@ -1,0 +1,101 @@
+"""The study findings' words follow the numbers (tools/docs/study_findings.py): on the committed
+results and on copies with the numbers moved, each verdict ("ahead", "not told apart",
+"diverged", "flattened") changes with them."""
+import copy
+import json
+import os
+
+import pytest
+from caffe_nets import REPO
+
+from tools.docs.study_findings import findings, headline_sentence, verdict
+
+STUDY = os.path.join(REPO, "results", "study.json")
+SWEEP = os.path.join(REPO, "results", "study_sweep.json")
+
+
+def _load(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def committed():
+    return _load(STUDY), _load(SWEEP)
+
+
+def _interval(mean, low, high, n=4):
+    return {"n": n, "mean": mean, "low": low, "high": high, "sd": 0.01, "values": [mean] * n}
+
+
+@pytest.mark.parametrize("low, high, said", [(0.01, 0.05, "FL ahead"), (-0.05, -0.01, "CE ahead"),
+                                             (-0.01, 0.02, "not told apart")])
+def test_verdict_follows_the_interval(low, high, said):
+    assert verdict(_interval((low + high) / 2, low, high), "FL", "CE") == said
+
+
+def test_one_seed_has_no_verdict():
+    assert verdict(_interval(0.1, None, None, n=1), "FL", "CE") == "one seed: no interval"
+
+
+def test_every_comparison_is_in_the_headline_with_its_verdict(committed):
+    study, _ = committed
+    sentence = headline_sentence(study)
+    for net in study["nets"].values():
+        for c in net["comparisons"].values():
+            a, b = c["name"].split(" − ")
+            assert f"{c['name']} " in sentence
+            assert verdict(c["paired"]["AP"], a, b) in sentence
+    assert study["protocol"]["text"] in sentence
+
+
+def test_moving_an_interval_moves_the_words(committed):
+    study, sweep = committed
+    moved = copy.deepcopy(study)
+    comparison = moved["nets"]["detector"]["comparisons"]["focal-ce"]
+    comparison["paired"]["AP"] = _interval(0.05, 0.02, 0.08)
+    assert "**FL − CE: FL ahead.**" in findings(moved, sweep)
+    comparison["paired"]["AP"] = _interval(-0.05, -0.08, -0.02)
+    assert "**FL − CE: CE ahead.**" in findings(moved, sweep)
+    comparison["paired"]["AP"] = _interval(0.0, -0.02, 0.02)
+    assert "**FL − CE: not told apart.**" in findings(moved, sweep)
+
+
+def test_no_prior_count_follows_the_checks(committed):
+    study, sweep = committed
+    moved = copy.deepcopy(study)
+    for check in moved["no_prior"].values():
+        check.update(diverged=True, diverged_at=3)
+    count = len(moved["no_prior"])
+    assert f"{count} of {count} losses diverged" in findings(moved, sweep)
+    for check in moved["no_prior"].values():
+        check.update(diverged=False, diverged_at=None)
+    assert f"0 of {count} losses diverged" in findings(moved, sweep)
+
+
+def test_flatness_counts_the_runs(committed):
+    study, sweep = committed
+    moved = copy.deepcopy(study)
+    total = sum(len(arm["seeds"]) for net in moved["nets"].values()
+                for arm in net["arms"].values())
+    for net in moved["nets"].values():
+        for arm in net["arms"].values():
+            arm["flat"] = len(arm["seeds"])
+    assert f"flattened** in {total} of {total} runs" in findings(moved, sweep)
+    arm = moved["nets"]["detector"]["arms"]["focal"]
+    arm["flat"] = 0
+    for seed in arm["seeds"]:
+        seed["last_val_change"] = 0.05
+    text = findings(moved, sweep)
+    assert f"flattened** in {total - len(arm['seeds'])} of {total} runs" in text
+    assert f"{arm['label']} (last change +0.050 to +0.050)" in text
+
+
+def test_sweep_edges_are_named(committed):
+    study, sweep = committed
+    moved = copy.deepcopy(sweep)
+    assert ("Every pick is interior" in findings(study, moved)) == all(
+        arm["interior"] for arms in moved["nets"].values() for arm in arms.values())
+    arm = moved["nets"]["detector"]["focal"]
+    arm["interior"] = False
+    assert f"At the edge of its grid: {arm['label']}" in findings(study, moved)

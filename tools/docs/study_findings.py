@@ -1,0 +1,155 @@
+"""The detector study's findings in words (README.md region `study-headline`, docs/examples.md
+region `study-findings`).
+
+Every number, and every word that depends on one ("ahead", "not told apart", "diverged",
+"flattened"), is computed here from results/study.json (written by `make study`) and
+results/study_sweep.json (by `make sweep`), so a new run rewrites the sentences together with the
+tables they describe.
+"""
+from typing import Dict, Optional
+
+from examples.study.report import interval
+
+# The paper's numbers the findings set ours against (Lin et al. 2017, COCO minival): Table 1a/1b,
+# RetinaNet-50-FPN at 600 px, FL γ=2 α=0.25 34.0 AP against α-balanced CE (α=0.75) 31.1; Table
+# 1d, ResNet-101-FPN: FL 3.2 AP above the best OHEM setting.
+PAPER = {"FL − CE": "+2.9 AP (Table 1a/1b)", "FL − OHEM": "+3.2 AP over its best OHEM "
+         "(Table 1d)", "FL γ=1 − FL γ=2": "γ = 2 its pick (Table 1b)"}
+# COCO's imbalance, for scale: RetinaNet scores ~100k anchors per image (the paper, Section 1),
+# 80 classes; COCO has 7.7 object instances per image (Lin et al. 2014, Microsoft COCO).
+COCO_ANCHORS, COCO_CLASSES, COCO_OBJECTS = 100_000, 80, 7.7
+ASSUMED_ANCHORS_PER_OBJECT = (10, 20)
+
+
+def verdict(stats: Dict, a: str, b: str) -> str:
+    """"a ahead", "b ahead" or "not told apart", by whether the interval excludes 0."""
+    if stats["low"] is None:
+        return "one seed: no interval"
+    if stats["low"] > 0:
+        return f"{a} ahead"
+    if stats["high"] < 0:
+        return f"{b} ahead"
+    return "not told apart"
+
+
+def _sides(comparison: Dict):
+    a, b = comparison["name"].split(" − ")
+    return a, b
+
+
+def headline_sentence(study: Dict) -> str:
+    """One sentence: every comparison's AP difference and its verdict."""
+    parts = []
+    for net in study["nets"].values():
+        for c in net["comparisons"].values():
+            a, b = _sides(c)
+            parts.append(f"{c['name']} {interval(c['paired']['AP'], signed=True)} AP "
+                         f"({verdict(c['paired']['AP'], a, b)})")
+    seeds = len(study["seeds"])
+    return (f"Trained as the paper trains ({study['protocol']['text']}, each arm at its own "
+            f"swept rate), over {seeds} paired seeds: " + "; ".join(parts) + ".")
+
+
+def findings(study: Dict, sweep: Dict) -> str:
+    bullets = [_comparison(c, study) for net in study["nets"].values()
+               for c in net["comparisons"].values()]
+    bullets += [_multiple(study), _rates(sweep), _no_prior(study), _flat(study),
+                _imbalance(study)]
+    return "What the numbers show:\n\n" + "\n".join(f"- {b}" for b in bullets if b)
+
+
+def _comparison(c: Dict, study: Dict) -> str:
+    a, b = _sides(c)
+    ap, boot, adjusted = c["paired"]["AP"], c["bootstrap"]["AP"], c["paired_adjusted"]["AP"]
+    said = verdict(ap, a, b)
+    level = 100 * study["nets"]["detector"]["adjusted_confidence"]
+    tail = (f"; the paper: {PAPER[c['name']]}" if c["name"] in PAPER else "")
+    return (f"**{c['name']}: {said}.** {interval(ap, signed=True)} AP per paired seed (95 %); at "
+            f"the {level:.2f} % level of {study['nets']['detector']['comparison_count']} "
+            f"comparisons {interval(adjusted, signed=True)} ({verdict(adjusted, a, b)}); over "
+            f"test images (paired bootstrap) {interval(boot, signed=True)} "
+            f"({verdict(boot, a, b)}). AP50 {interval(c['paired']['AP50'], signed=True)} "
+            f"({verdict(c['paired']['AP50'], a, b)}), AP75 "
+            f"{interval(c['paired']['AP75'], signed=True)} "
+            f"({verdict(c['paired']['AP75'], a, b)}){tail}.")
+
+
+def _multiple(study: Dict) -> str:
+    count = study["nets"]["detector"]["comparison_count"]
+    return (f"**Reading the intervals.** AP is the primary metric, AP50 and AP75 secondary. "
+            f"{count} comparisons are made on AP; at 95 % each, the chance that at least one "
+            f"interval excludes 0 by luck alone is up to {1 - 0.95 ** count:.0%}, so a verdict "
+            f"should hold at the {100 * (1 - 0.05 / count):.2f} % (Bonferroni) level too. The "
+            "per-seed interval measures how much the training seed moves a difference; the "
+            "bootstrap interval how much the draw of the 320 test images does, for these seeds.")
+
+
+def _rates(sweep: Optional[Dict]) -> str:
+    if not sweep:
+        return ""
+    parts = []
+    for name, arms in sweep["nets"].items():
+        for arm in arms.values():
+            boundary = (f"diverged from {arm['boundary']:g}" if arm["boundary"] is not None
+                        else f"none diverged up to {arm['highest_tried']:g}")
+            parts.append(f"{name} {arm['label']} {arm['picked']:g} ({boundary})")
+    edge = [f"{a['label']}" for arms in sweep["nets"].values() for a in arms.values()
+            if not a["interior"]]
+    return ("**Each loss at its own rate.** Picked on the validation split (seed "
+            f"{sweep['seed']}): " + "; ".join(parts) + ". "
+            + ("Every pick is interior (a worse rate on each side)." if not edge else
+               "At the edge of its grid: " + ", ".join(edge) + "."))
+
+
+def _no_prior(study: Dict) -> str:
+    checks = study.get("no_prior") or {}
+    if not checks:
+        return ""
+    parts = [f"{c['label']} at {c['base_lr']:g}: " + (
+        f"diverged at iteration {c['diverged_at']}" if c["diverged"] else "finite")
+        for c in checks.values()]
+    diverged = sum(c["diverged"] for c in checks.values())
+    stop = next(iter(checks.values()))["iterations"]
+    return (f"**Without the prior bias (class bias 0; the paper's Section 4.1), {diverged} of "
+            f"{len(checks)} losses diverged** within the first {stop} iterations of the "
+            "protocol at their swept rates (one seed): " + "; ".join(parts) + ".")
+
+
+def _flat(study: Dict) -> str:
+    tolerance = study["flat_tolerance"]
+    parts, total, flat = [], 0, 0
+    for net in study["nets"].values():
+        for arm in net["arms"].values():
+            total += len(arm["seeds"])
+            flat += arm["flat"]
+            changes = [s["last_val_change"] for s in arm["seeds"]
+                       if s["last_val_change"] is not None]
+            if arm["flat"] < len(arm["seeds"]) and changes:
+                parts.append(f"{arm['label']} (last change {min(changes):+.3f} to "
+                             f"{max(changes):+.3f})")
+    last, before = _last_snapshots(study)
+    head = (f"**Validation AP flattened** in {flat} of {total} runs: the snapshots at {before} "
+            f"and {last} agree within {tolerance:g} AP.")
+    return head + ((" Not within it: " + "; ".join(parts) + ".") if parts else "")
+
+
+def _last_snapshots(study: Dict):
+    curve = next(iter(next(iter(study["nets"].values()))["arms"].values()))["seeds"][0][
+        "val_curve"]
+    return curve[-1][0], curve[-2][0] if len(curve) > 1 else None
+
+
+def _imbalance(study: Dict) -> str:
+    data = study.get("data") or {}
+    if "detector" not in data:
+        return ""
+    share = data["detector"]["train"]["positive_logit_share"]
+    coco = [COCO_ANCHORS * COCO_CLASSES / (COCO_OBJECTS * k) for k in ASSUMED_ANCHORS_PER_OBJECT]
+    low, high = ASSUMED_ANCHORS_PER_OBJECT
+    return (f"**Imbalance against COCO's.** Here 1 positive in {1 / share:,.0f} class logits "
+            f"(RetinaNet-lite's training anchors). On COCO RetinaNet scores about "
+            f"{COCO_ANCHORS:,} anchors of {COCO_CLASSES} classes per image and COCO has "
+            f"{COCO_OBJECTS:g} objects per image; at {high} to {low} positive anchors per object "
+            f"(an assumption: the paper does not report it) that is 1 in {coco[1]:,.0f} to "
+            f"{coco[0]:,.0f}, {coco[1] * share:.0f} to {coco[0] * share:.0f}x rarer than here: "
+            "the easy negatives that focal loss down-weights are a smaller crowd here.")
