@@ -68,7 +68,7 @@ LOSSES = {
 # base_lr per arm under the study's protocol (examples.common.protocol.STUDY), each its own
 # sweep's pick on the validation split: `make sweep` writes results/study_sweep.json, and a test
 # keeps these equal to its picks.
-RATES = {"focal": 0.02, "ce": 0.01, "ohem": 0.01, "focal_g1": 0.02}
+RATES = {"focal": 0.08, "ce": 0.01, "ohem": 0.02, "focal_g1": 0.08}
 # The committed solvers' random_seed (the study sets its own per seed).
 SEED = 1701
 
