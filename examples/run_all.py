@@ -140,12 +140,15 @@ def _detectors(nets, out: str, quick: bool) -> dict:
     (examples.study.study.demo), then the paper's Figure 4 on the FL and CE detectors."""
     started = time.monotonic()
     stage("data: the textured digit scenes of the detectors")
-    data_dirs = {}
+    data_dirs, stats = {}, {}
     for net in nets:
         data_dirs[net.NAME] = os.path.join(out, "data", net.NAME)
-        stats = net.write_data(data_dirs[net.NAME], net.QUICK_COUNTS if quick else net.COUNTS)
-        note(f"{net.NAME}: {stats['summary']}")
+        stats[net.NAME] = net.write_data(data_dirs[net.NAME],
+                                         net.QUICK_COUNTS if quick else net.COUNTS)
+        note(f"{net.NAME}: {stats[net.NAME]['summary']}")
     results = study.demo(nets, QUICK if quick else DEMO, out, data_dirs, WORKERS)
+    for name, net_results in results.items():
+        net_results["data"] = stats[name]
     if detector.NAME in results:
         stage("loss share of the FL and CE detectors' test anchors (the paper's Figure 4)")
         demo = results[detector.NAME]

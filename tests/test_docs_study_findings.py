@@ -99,3 +99,22 @@ def test_sweep_edges_are_named(committed):
     arm = moved["nets"]["detector"]["focal"]
     arm["interior"] = False
     assert f"At the edge of its grid: {arm['label']}" in findings(study, moved)
+
+
+def test_divergences_at_the_swept_rate_are_counted_and_named(committed):
+    study, sweep = committed
+    moved = copy.deepcopy(study)
+    runs = [seed for net in moved["nets"].values() for arm in net["arms"].values()
+            for seed in arm["seeds"]]
+    for seed in runs:
+        seed.update(diverged=False, diverged_at=None, AP=0.3)
+    assert (f"**No run diverged or failed at its swept rate** ({len(runs)} runs)"
+            in findings(moved, sweep))
+    arm = moved["nets"]["detector"]["arms"]["ce"]
+    arm["seeds"][0].update(diverged=True, diverged_at=123, AP=0.0)
+    arm["seeds"][1].update(AP=0.001)
+    text = findings(moved, sweep)
+    assert f"**2 of {len(runs)} runs failed at their arm's swept rate**" in text
+    assert f"1 diverged: {arm['label']} seed {arm['seeds'][0]['seed']} (at iteration 123)" in text
+    assert (f"1 trained to nothing with finite losses: {arm['label']} seed "
+            f"{arm['seeds'][1]['seed']} (test AP 0.001)") in text

@@ -36,7 +36,10 @@ def _label(results: Dict, key: str) -> str:
 
 def _detections(results: Dict, out_dir: str, path: str) -> str:
     images, boxes, classes = read_split(os.path.join(out_dir, "data", NAME), "test")
-    runs = {key: results["arms"][key] for key in SHOWN}
+    # A diverged arm has no detections to draw: its row is left out.
+    runs = {key: results["arms"][key] for key in SHOWN if results["arms"][key].get("detections")}
+    if not runs:
+        return _empty(path, "No detections to draw: every shown arm diverged")
     count = len(next(iter(runs.values()))["detections"])
     fig, axes = plt.subplots(len(runs), count, figsize=(3.2 * count, 3.5 * len(runs)),
                              squeeze=False)
@@ -72,6 +75,8 @@ def _detections(results: Dict, out_dir: str, path: str) -> str:
 
 def _loss_share(results: Dict, path: str) -> str:
     runs = {key: results["arms"][key] for key in SHOWN if results["arms"][key].get("loss_share")}
+    if not runs:
+        return _empty(path, "No loss shares to draw: every shown arm diverged")
     fig, axes = plt.subplots(len(runs), 2, figsize=(10, 3.3 * len(runs)), squeeze=False)
     for row, (key, run) in zip(axes, runs.items()):
         plot_loss_share(row, run["loss_share"], lambda kind, count, key=key:
@@ -80,6 +85,13 @@ def _loss_share(results: Dict, path: str) -> str:
     images = next(iter(runs.values()))["loss_share"]["images"]
     fig.suptitle(f"Figure 4 of the paper on the detector's anchors ({images} test scenes, "
                  "ignored anchors left out; negatives on a log axis)")
+    return _save(fig, path)
+
+
+def _empty(path: str, text: str) -> str:
+    fig, ax = plt.subplots(figsize=(6, 1.5))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center")
     return _save(fig, path)
 
 

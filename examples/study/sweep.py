@@ -106,14 +106,17 @@ def _best(points: List[Dict]) -> Dict:
 
 
 def _extension(points: List[Dict]) -> List[float]:
-    """The rate to add so that the best one gets a worse neighbour on each side, if any (an end
-    tied with its neighbour is not extended: a flat end has its worse-or-equal side)."""
+    """The rate to add so that the best one gets a worse neighbour on each side, if any: twice
+    the highest when it is the best (and did not diverge), half the lowest when it is the best or
+    every rate diverged. An end tied with its neighbour is not extended (a flat end has its
+    worse-or-equal side)."""
     ordered = sorted(points, key=lambda p: p["base_lr"])
     best = _best(points)
-    if len(ordered) < 2:
+    if all(p["diverged"] for p in points):
+        return [ordered[0]["base_lr"] / 2]
+    if best is ordered[-1] and not best["diverged"] and (
+            len(ordered) == 1 or best["AP"] > ordered[-2]["AP"]):
         return [2 * best["base_lr"]]
-    if best is ordered[-1] and not best["diverged"] and best["AP"] > ordered[-2]["AP"]:
-        return [2 * best["base_lr"]]
-    if best is ordered[0] and best["AP"] > ordered[1]["AP"]:
+    if best is ordered[0] and len(ordered) > 1 and best["AP"] > ordered[1]["AP"]:
         return [best["base_lr"] / 2]
     return []

@@ -19,6 +19,7 @@ PAPER = {"FL − CE": "+2.9 AP (Table 1a/1b)", "FL − OHEM": "+3.2 AP over its 
 # 80 classes; COCO has 7.7 object instances per image (Lin et al. 2014, Microsoft COCO).
 COCO_ANCHORS, COCO_CLASSES, COCO_OBJECTS = 100_000, 80, 7.7
 ASSUMED_ANCHORS_PER_OBJECT = (10, 20)
+FAILED_AP = 0.01   # a finite run scoring under this trained to nothing
 
 
 def verdict(stats: Dict, a: str, b: str) -> str:
@@ -53,8 +54,8 @@ def headline_sentence(study: Dict) -> str:
 def findings(study: Dict, sweep: Dict) -> str:
     bullets = [_comparison(c, study) for net in study["nets"].values()
                for c in net["comparisons"].values()]
-    bullets += [_multiple(study), _rates(sweep), _no_prior(study), _flat(study),
-                _imbalance(study)]
+    bullets += [_multiple(study), _rates(sweep), _diverged_at_pick(study), _no_prior(study),
+                _flat(study), _imbalance(study)]
     return "What the numbers show:\n\n" + "\n".join(f"- {b}" for b in bullets if b)
 
 
@@ -95,10 +96,50 @@ def _rates(sweep: Optional[Dict]) -> str:
             parts.append(f"{name} {arm['label']} {arm['picked']:g} ({boundary})")
     edge = [f"{a['label']}" for arms in sweep["nets"].values() for a in arms.values()
             if not a["interior"]]
+    detector = sweep["nets"].get("detector", {})
+    ratio = (f"FL γ=2's pick is {detector['focal']['picked'] / detector['ce']['picked']:g}x CE's"
+             + (f", and CE diverged at {detector['ce']['boundary']:g}"
+                if detector["ce"]["boundary"] is not None else "") + ". "
+             if "focal" in detector and "ce" in detector else "")
+    collapsed = [f"{a['label']} at {p['base_lr']:g}" for arms in sweep["nets"].values()
+                 for a in arms.values() for p in a["points"]
+                 if not p["diverged"] and p["AP"] < FAILED_AP]
     return ("**Each loss at its own rate.** Picked on the validation split (seed "
-            f"{sweep['seed']}): " + "; ".join(parts) + ". "
+            f"{sweep['seed']}): " + "; ".join(parts) + ". " + ratio
             + ("Every pick is interior (a worse rate on each side)." if not edge else
-               "At the edge of its grid: " + ", ".join(edge) + "."))
+               "At the edge of its grid: " + ", ".join(edge) + ".")
+            + (f" Finite but failed (validation AP under {FAILED_AP:g}): " + ", ".join(collapsed)
+               + "."
+               if collapsed else ""))
+
+
+def _diverged_at_pick(study: Dict) -> str:
+    """The seeds that diverged, or trained to nothing (test AP under FAILED_AP without a
+    non-finite loss), at their arm's swept rate: they count as such in the tables."""
+    diverged, failed, total = [], [], 0
+    for net in study["nets"].values():
+        for arm in net["arms"].values():
+            for seed in arm["seeds"]:
+                total += 1
+                if seed["diverged"]:
+                    diverged.append(f"{arm['label']} seed {seed['seed']} (at iteration "
+                                    f"{seed['diverged_at']})")
+                elif seed["AP"] < FAILED_AP:
+                    failed.append(f"{arm['label']} seed {seed['seed']} (test AP "
+                                  f"{seed['AP']:.3f})")
+    if not diverged and not failed:
+        return (f"**No run diverged or failed at its swept rate** ({total} runs): the rates "
+                "picked on the sweep's seed held on the study's seeds.")
+    parts = []
+    if diverged:
+        parts.append(f"{len(diverged)} diverged: " + "; ".join(diverged))
+    if failed:
+        parts.append(f"{len(failed)} trained to nothing with finite losses: " + "; ".join(failed))
+    return (f"**{len(diverged) + len(failed)} of {total} runs failed at their arm's swept "
+            "rate**, which was picked on another seed; " + ". ".join(parts) + ". They count "
+            "as they scored in the means and the paired differences, as a user who trained at "
+            "that rate would get; the sweep's table shows how close each pick sits to a rate "
+            "that failed.")
 
 
 def _no_prior(study: Dict) -> str:
