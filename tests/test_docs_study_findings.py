@@ -38,15 +38,26 @@ def test_one_seed_has_no_verdict():
     assert verdict(_interval(0.1, None, None, n=1), "FL", "CE") == "one seed: no interval"
 
 
-def test_every_comparison_is_in_the_headline_with_its_verdict(committed):
+def test_the_headline_ranks_the_arms_and_names_the_differences_that_exclude_0(committed):
     study, _ = committed
     sentence = headline_sentence(study)
+    assert sentence.count(".") >= 1 and sentence.endswith(".")
     for net in study["nets"].values():
+        ranked = sorted(net["arms"].values(), key=lambda arm: -arm["AP"]["mean"])
+        assert " > ".join(f"{arm['label']} {arm['AP']['mean']:.3f}" for arm in ranked) in sentence
         for c in net["comparisons"].values():
             a, b = c["name"].split(" − ")
-            assert f"{c['name']} " in sentence
-            assert verdict(c["paired"]["AP"], a, b) in sentence
-    assert study["protocol"]["text"] in sentence
+            said = verdict(c["paired"]["AP"], a, b)
+            assert (f"{c['name']} ({said})" in sentence) == (said != "not told apart")
+
+
+def test_the_headline_says_when_no_difference_excludes_0(committed):
+    study, _ = committed
+    moved = copy.deepcopy(study)
+    for net in moved["nets"].values():
+        for c in net["comparisons"].values():
+            c["paired"]["AP"] = _interval(0.0, -0.01, 0.01)
+    assert "none excludes 0" in headline_sentence(moved)
 
 
 def test_moving_an_interval_moves_the_words(committed):
@@ -118,3 +129,18 @@ def test_divergences_at_the_swept_rate_are_counted_and_named(committed):
     assert f"1 diverged: {arm['label']} seed {arm['seeds'][0]['seed']} (at iteration 123)" in text
     assert (f"1 trained to nothing with finite losses: {arm['label']} seed "
             f"{arm['seeds'][1]['seed']} (test AP 0.001)") in text
+
+
+def test_the_headline_names_an_arm_that_failed_at_its_rate(committed):
+    study, _ = committed
+    moved = copy.deepcopy(study)
+    for net in moved["nets"].values():
+        for arm in net["arms"].values():
+            for seed in arm["seeds"]:
+                seed.update(diverged=False, AP=0.3)
+    assert "failed on" not in headline_sentence(moved)
+    arm = moved["nets"]["ssd"]["arms"]["focal"]
+    arm["seeds"][0]["diverged"] = True
+    arm["seeds"][1]["AP"] = 0.0
+    assert (f"{arm['label']} failed on 2 of {len(arm['seeds'])} seeds at its swept rate"
+            in headline_sentence(moved))

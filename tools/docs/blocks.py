@@ -179,7 +179,9 @@ def study_headline() -> str:
     AP difference, then the one-sentence finding."""
     data = study()
     seeds = len(data["seeds"])
-    lines = [f"| COCO AP on the test split, {seeds} seeds: mean [95% CI] | base_lr | AP | AP50 |",
+    lines = [f"| COCO AP on the test split, {seeds} seeds, "
+             f"{data['protocol']['max_iter']:,} SGD iterations: mean [95% CI] | base_lr | AP | "
+             "AP50 |",
              "|---|---|---|---|"]
     for net in data["nets"].values():
         short = net["title"].split(" on ")[0]

@@ -39,16 +39,37 @@ def _sides(comparison: Dict):
 
 
 def headline_sentence(study: Dict) -> str:
-    """One sentence: every comparison's AP difference and its verdict."""
-    parts = []
+    """One sentence: each net's arms ranked by mean AP (with the arms that failed at their
+    rate), then which paired per-seed AP differences exclude 0, at 95 % and at the Bonferroni
+    level."""
+    seeds = len(study["seeds"])
+    nets = []
+    for net in study["nets"].values():
+        ranked = sorted(net["arms"].values(), key=lambda arm: -arm["AP"]["mean"])
+        ranking = " > ".join(f"{arm['label']} {arm['AP']['mean']:.3f}" for arm in ranked)
+        failed = [f"{arm['label']} failed on {count} of {seeds} seeds at its swept rate"
+                  for arm in ranked
+                  for count in [sum(s["diverged"] or s["AP"] < FAILED_AP for s in arm["seeds"])]
+                  if count]
+        nets.append(f"on {net['title'].split(' on ')[0]} {ranking}"
+                    + (f" ({'; '.join(failed)})" if failed else ""))
+    told, adjusted = [], []
     for net in study["nets"].values():
         for c in net["comparisons"].values():
             a, b = _sides(c)
-            parts.append(f"{c['name']} {interval(c['paired']['AP'], signed=True)} AP "
-                         f"({verdict(c['paired']['AP'], a, b)})")
-    seeds = len(study["seeds"])
-    return (f"Trained as the paper trains ({study['protocol']['text']}, each arm at its own "
-            f"swept rate), over {seeds} paired seeds: " + "; ".join(parts) + ".")
+            said = verdict(c["paired"]["AP"], a, b)
+            if said != "not told apart":
+                told.append(f"{c['name']} ({said})")
+                if verdict(c["paired_adjusted"]["AP"], a, b) == said:
+                    adjusted.append(c["name"])
+    count = sum(len(net["comparisons"]) for net in study["nets"].values())
+    difference = (f"of the {count} paired per-seed AP differences, "
+                  + (", ".join(told) + " " + ("excludes" if len(told) == 1 else "exclude")
+                     + " 0 at 95 % (" + (", ".join(adjusted) if adjusted else "none")
+                     + " at the Bonferroni level)" if told else "none excludes 0")
+                  + " and the others do not")
+    return (f"What it shows, mean test AP over {seeds} seeds: " + "; ".join(nets) + "; "
+            + difference + ".")
 
 
 def findings(study: Dict, sweep: Dict) -> str:
