@@ -12,8 +12,10 @@ from google.protobuf import text_format
 from examples.common.hdf5_files import read_hdf5
 from examples.common.losses import LABELS, LOSSES, SOFTMAX_LOSSES, deploy_name, losses_of
 from examples.detector.data import write_data as write_detector_data
+from examples.detector.prototxt import LOSSES as DETECTOR_ARMS
 from examples.digit_grid import run as example_grid
 from examples.digits import run as example_digits
+from examples.ssd.prototxt import ARMS as SSD_ARMS
 from focal_loss_layer.core import sigmoid_focal_loss_and_gradient
 
 EXAMPLES = (example_digits, example_grid)
@@ -64,6 +66,11 @@ def repo_like_folder(tmp_path_factory):
         example.write_data(str(root / "results" / "data" / example.NAME))
         for key in LABELS:
             (root / "results" / "runs" / example.NAME / key).mkdir(parents=True)
+    # The detectors' committed solvers snapshot into results/runs/<net>/<arm>/, which Caffe
+    # checks is writable when it makes the solver (their comments say to create it).
+    for net, arms in (("detector", DETECTOR_ARMS), ("ssd", SSD_ARMS)):
+        for key in arms:
+            (root / "results" / "runs" / net / key).mkdir(parents=True, exist_ok=True)
     return root
 
 
