@@ -75,7 +75,8 @@ def test_the_quick_run_shows_its_stages_and_the_table_not_caffes_log(quick_run):
 
 def test_the_results_have_the_demo_layout(quick_run):
     _, _, ssd = quick_run
-    assert set(ssd) == {"title", "demonstration", "protocol", "seed", "arms"}
+    assert set(ssd) == {"title", "demonstration", "protocol", "seed", "arms", "data"}
+    assert ssd["data"]["matching"]["priors"] == ssd_prototxt.NUM_PRIORS
     assert ssd["title"] == experiment.TITLE and "not a comparison" in ssd["demonstration"]
     assert ssd["protocol"]["text"] == QUICK.describe() and ssd["seed"] == SEEDS[0]
     assert list(ssd["arms"]) == ARMS

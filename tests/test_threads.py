@@ -162,13 +162,19 @@ def test_ctrl_c_during_the_wait_is_raised_after_the_workers_end():
     """A real SIGINT while the calling thread waits for the workers."""
     out = np.zeros(3)
     finished = []
+    sent = threading.Event()
     def part(index):
         if index == 2:
             return                       # the calling thread's part ends at once, then waits
-        time.sleep(0.4)
+        # The workers outlast the signal whatever the machine's load: they end only after it.
+        sent.wait(10)
+        time.sleep(0.1)
         out[index] = 1.0
         finished.append(index)
-    timer = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT))
+    def interrupt():
+        os.kill(os.getpid(), signal.SIGINT)
+        sent.set()
+    timer = threading.Timer(0.1, interrupt)
     timer.start()
     with pytest.raises(KeyboardInterrupt):
         threads.run_split(part, [(0,), (1,), (2,)])
