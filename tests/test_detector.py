@@ -848,7 +848,7 @@ def test_the_quick_run_reports_every_arm_once_in_the_demo_layout(quick_run):
     _, stdout, results = quick_run
     assert list(results["examples"]) == [] and "ssd" not in results
     detector = results["detector"]
-    assert set(detector) == {"title", "demonstration", "protocol", "seed", "arms"}
+    assert set(detector) == {"title", "demonstration", "protocol", "seed", "arms", "data"}
     assert detector["title"] == experiment.TITLE
     assert "not a comparison" in detector["demonstration"]
     assert detector["protocol"]["text"] == QUICK.describe()
