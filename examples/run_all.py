@@ -139,13 +139,7 @@ def _detectors(nets, out: str, quick: bool) -> dict:
     """RetinaNet-lite and SSD-lite: every arm once under the study's protocol at half its budget
     (examples.study.study.demo), then the paper's Figure 4 on the FL and CE detectors."""
     started = time.monotonic()
-    stage("data: the textured digit scenes of the detectors")
-    data_dirs, stats = {}, {}
-    for net in nets:
-        data_dirs[net.NAME] = os.path.join(out, "data", net.NAME)
-        stats[net.NAME] = net.write_data(data_dirs[net.NAME],
-                                         net.QUICK_COUNTS if quick else net.COUNTS)
-        note(f"{net.NAME}: {stats[net.NAME]['summary']}")
+    data_dirs, stats = study.write_datasets(nets, out, quick)
     results = study.demo(nets, QUICK if quick else DEMO, out, data_dirs, WORKERS)
     for name, net_results in results.items():
         net_results["data"] = stats[name]

@@ -110,13 +110,13 @@ def test_a_job_names_its_run_folder_and_label(tmp_path):
     assert check.label == "fake FL lr 0.02 seed 3, bias 0, first 8 it."
 
 
-def test_snapshots_are_every_protocol_snapshot_up_to_the_runs_end(tmp_path):
+def test_snapshots_are_every_protocol_snapshot_and_the_runs_end(tmp_path):
     assert trained(tmp_path).snapshots() == [8, 16]
     assert trained(tmp_path, job(stop=QUICK.check_stop)).snapshots() == [8]
     assert trained(tmp_path, job(protocol=STUDY)).snapshots() == [400, 800, 1200, 1600, 2000,
                                                                    2400]
     odd = Protocol(max_iter=10, snapshot=4, warmup_iter=2)
-    assert trained(tmp_path, job(protocol=odd)).snapshots() == [4, 8]
+    assert trained(tmp_path, job(protocol=odd)).snapshots() == [4, 8, 10]
     assert trained(tmp_path, job(stop=8)).iterations == 8
     assert trained(tmp_path).iterations == QUICK.max_iter
 
@@ -238,7 +238,7 @@ def test_weights_past_a_divergence_score_zero_without_detections(tmp_path):
                    1.0, [])
     assert scoring.score(done, "DATA", "val", 8) == {"AP": 0.0, "AP50": 0.0, "AP75": 0.0,
                                                      "detections": None, "images": 3}
-    assert scoring.val_curve(done, "DATA") == [[8, 0.0], [16, 0.0]]
+    assert scoring.ap_curve(scoring.val_scores(done, "DATA")) == [[8, 0.0], [16, 0.0]]
 
 
 def test_a_diverged_run_has_no_detections_on_each_image():

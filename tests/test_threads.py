@@ -158,7 +158,17 @@ def test_an_error_in_the_calling_thread_waits_for_every_worker(failure):
     np.testing.assert_array_equal(out, snapshot)
 
 
-def test_ctrl_c_during_the_wait_is_raised_after_the_workers_end():
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt, as in a terminal, for this test. A process started in
+    the background by a non-interactive shell (`make test &`, nohup) inherits SIGINT ignored,
+    and Python then leaves it ignored: the signal would never reach run_split."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_during_the_wait_is_raised_after_the_workers_end(ctrl_c_raises):
     """A real SIGINT while the calling thread waits for the workers."""
     out = np.zeros(3)
     finished = []

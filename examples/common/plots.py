@@ -37,7 +37,7 @@ def _loss_curves(examples: Dict, path: str) -> str:
         ax.set_title(example["title"], fontsize=10)
         ax.legend(fontsize=7)
     fig.suptitle("Loss curves from the Caffe logs (train: mean of the last 20 iterations)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _ap_bars(examples: Dict, path: str) -> str:
@@ -61,7 +61,7 @@ def _ap_bars(examples: Dict, path: str) -> str:
         ax.set_title(example["title"], fontsize=10)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=len(keys))
     fig.suptitle("Per-class average precision on held-out data")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _loss_share(example: Dict, path: str) -> str:
@@ -71,7 +71,7 @@ def _loss_share(example: Dict, path: str) -> str:
         plot_loss_share(row, run["metrics"]["loss_share"],
                         lambda kind, count, key=key: f"net trained with {LOSSES[key]}: {kind} ({count:,})")
     fig.suptitle("Figure 4 of the paper, on the digit_grid test cells: who carries the loss")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_loss_share(row, analysis: Dict, title, log_negatives: bool = False) -> None:
@@ -94,8 +94,9 @@ def plot_loss_share(row, analysis: Dict, title, log_negatives: bool = False) -> 
         ax.legend(fontsize=7, loc="upper left")
 
 
-def _save(fig, path: str) -> str:
+def save_figure(fig, path: str, dpi: int = 110) -> str:
+    """Lay out, write and close fig (pyplot keeps every open figure alive); return path."""
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path

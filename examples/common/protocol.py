@@ -68,6 +68,42 @@ class Protocol:
                 f"at {first} and {second}, {self.max_iter:,} iterations")
 
 
+def committed_solver(net: str, title: str, label: str, key: str, fields: Dict, warmup: bool,
+                     protocol: "Protocol") -> str:
+    """The text of prototxt/<net>/solver_<key>_warmup.prototxt (warmup) or solver_<key>.prototxt:
+    how to run both stages by hand, then fields (a stage of Protocol.stages, with the net's test
+    fields) and the train net and snapshot folder, relative to the repository root."""
+    runs = f"results/runs/{net}/{key}"
+    resume = (f".venv/bin/caffe train --solver=prototxt/{net}/solver_{key}.prototxt "
+              f"--snapshot={runs}/warmup_iter_{protocol.warmup_iter}.solverstate")
+    if warmup:
+        how = ["# Stage 1 of 2: the linear warm-up (lr_policy inv, power -1: base_lr (1 + gamma "
+               "iter)). By hand, from the",
+               f"# repository root after `make example` has written results/data/{net}/:",
+               f"#   mkdir -p {runs}   # the snapshots' folder",
+               f"#   .venv/bin/caffe train --solver=prototxt/{net}/solver_{key}_warmup.prototxt",
+               f"#   {resume}"]
+    else:
+        how = [f"# Stage 2 of 2, resumed from stage 1's .solverstate (solver_{key}_warmup), "
+               "from the repository root:", f"#   {resume}"]
+    lines = [f"{name}: {_solver_value(v)}" for name, value in fields.items()
+               for v in (value if isinstance(value, list) else [value])]
+    return "\n".join(
+        [f"# {title}, solver for the {label} net. Written by examples/{net}/prototxt.py.",
+         f"# The study's protocol (examples/common/protocol.py): {protocol.describe()}.", *how,
+         f'net: "prototxt/{net}/train_{key}.prototxt"', *lines,
+         f'snapshot_prefix: "{runs}/{"warmup" if warmup else "snapshot"}"', "solver_mode: CPU",
+         ""])
+
+
+def _solver_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return f"{value:.7g}" if isinstance(value, float) else str(value)
+
+
 def describe(protocol: Protocol) -> Dict:
     """The protocol's fields for results files."""
     return dict(asdict(protocol), stepvalues=list(protocol.stepvalues),

@@ -15,7 +15,7 @@ matplotlib.use("Agg")   # files only
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..common.plots import plot_loss_share  # noqa: E402
+from ..common.plots import plot_loss_share, save_figure  # noqa: E402
 from .data import read_split  # noqa: E402
 from .experiment import DRAW_SCORE, NAME  # noqa: E402
 from .nms import nms  # noqa: E402
@@ -70,7 +70,7 @@ def _detections(results: Dict, out_dir: str, path: str) -> str:
                               f"{results['seed']}", fontsize=9)
     fig.suptitle(f"Test scenes: detections with score ≥ {DRAW_SCORE}, the best class per place "
                  "(label: digit, score); ground truth dashed green, its digit below", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _loss_share(results: Dict, path: str) -> str:
@@ -85,18 +85,12 @@ def _loss_share(results: Dict, path: str) -> str:
     images = next(iter(runs.values()))["loss_share"]["images"]
     fig.suptitle(f"Figure 4 of the paper on the detector's anchors ({images} test scenes, "
                  "ignored anchors left out; negatives on a log axis)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _empty(path: str, text: str) -> str:
     fig, ax = plt.subplots(figsize=(6, 1.5))
     ax.axis("off")
     ax.text(0.5, 0.5, text, ha="center", va="center")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
-
-def _save(fig, path: str) -> str:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path

@@ -32,7 +32,7 @@ import math
 import os
 from typing import Dict, List
 
-from ..common.protocol import STUDY
+from ..common.protocol import STUDY, committed_solver
 from ..common.training import write_prototxts
 from .anchors import IGNORE_LABEL, LEVELS, NUM_ANCHORS
 from .scenes import CANVAS, NUM_CLASSES
@@ -337,29 +337,12 @@ def solver(key: str, warmup: bool) -> str:
     """Arm `key`'s warm-up solver (stage 1) or main solver (stage 2, resumed from stage 1's
     .solverstate) under the study's protocol at its rate (RATES)."""
     fields = STUDY.stages(RATES[key], SEED)["warmup" if warmup else "main"]
+    # One test pass = the validation split once; none in the warm-up.
     fields.update(test_iter=-(-VAL_SCENES // TEST_BATCH),
                   test_interval=STUDY.snapshot if not warmup else STUDY.max_iter + 1,
                   test_initialization=False)
-    prefix = "warmup" if warmup else "snapshot"
-    resume = (f".venv/bin/caffe train --solver=prototxt/detector/solver_{key}.prototxt "
-              f"--snapshot=results/runs/detector/{key}/warmup_iter_{STUDY.warmup_iter}"
-              ".solverstate")
-    lines = []
-    for name, value in fields.items():
-        values = value if isinstance(value, list) else [value]
-        lines += [f"{name}: {_solver_value(v)}" for v in values]
-    stage = ("Stage 1 of 2, the linear warm-up (lr_policy inv, power -1: base_lr (1 + gamma "
-             f"iter)):\n#   mkdir -p results/runs/detector/{key}   # the snapshots' folder\n"
-             "#   .venv/bin/caffe train --solver=prototxt/detector/solver_"
-             f"{key}_warmup.prototxt\n# then stage 2:\n#   {resume}" if warmup else
-             f"Stage 2 of 2, resumed from stage 1's .solverstate:\n#   {resume}")
-    return (f"# RetinaNet-lite, solver for the {LOSSES[key]['label']} net. Written by "
-            "examples/detector/prototxt.py.\n"
-            f"# The study's protocol (examples/common/protocol.py): {STUDY.describe()}.\n"
-            f"# {stage}\n# from the repository root after `make example` has written "
-            "results/data/detector/.\n"
-            f'net: "prototxt/detector/train_{key}.prototxt"\n' + "\n".join(lines) + "\n"
-            f'snapshot_prefix: "results/runs/detector/{key}/{prefix}"\nsolver_mode: CPU\n')
+    return committed_solver("detector", "RetinaNet-lite", LOSSES[key]["label"], key, fields,
+                            warmup, STUDY)
 
 
 def files() -> Dict[str, str]:
@@ -374,14 +357,6 @@ def files() -> Dict[str, str]:
 
 def _param_str(param: dict) -> str:
     return "{" + ", ".join(f"'{k}': {v!r}" for k, v in param.items()) + "}"
-
-
-def _solver_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ import os
 from dataclasses import dataclass
 from typing import Dict, List
 
-from ..common.protocol import STUDY
+from ..common.protocol import STUDY, committed_solver
 from ..common.training import write_prototxts
 from ..detector.scenes import CANVAS
 from ..detector.scenes import NUM_CLASSES as DIGITS
@@ -301,37 +301,14 @@ layer {{
 
 def solver(key: str, warmup: bool) -> str:
     """The arm's warm-up solver (stage 1) or main solver (stage 2, resumed from stage 1's
-    .solverstate) under the study's protocol at its rate (RATES)."""
-    resume = (f".venv/bin/caffe train --solver=prototxt/ssd/solver_{key}.prototxt "
-              f"--snapshot=results/runs/ssd/{key}/warmup_iter_{STUDY.warmup_iter}.solverstate")
+    .solverstate) under the study's protocol at its rate (RATES). make example and make study
+    run copies of them (examples/ssd/training.py)."""
     fields = dict(STUDY.stages(RATES[key], SEED)["warmup" if warmup else "main"], **SOLVER)
     # One test pass = the validation split once; in the warm-up only at iteration 0.
     fields.update(test_iter=-(-VAL_SCENES // TEST_BATCH),
                   test_interval=STUDY.max_iter + 1 if warmup else STUDY.snapshot,
                   test_initialization=warmup)
-    if warmup:
-        prefix = "warmup"
-        note = (f"# Stage 1 of 2: the linear warm-up (inv with power -1: base_lr (1 + gamma "
-                "iter)). By hand, from the repository root after `make example`\n"
-                "# has written results/data/ssd/:\n"
-                f"#   mkdir -p results/runs/ssd/{key}   # the snapshots' folder\n"
-                f"#   .venv/bin/caffe train --solver=prototxt/ssd/solver_{key}_warmup.prototxt\n"
-                f"#   {resume}\n")
-    else:
-        prefix = "snapshot"
-        note = (f"# Stage 2 of 2, resumed from stage 1's .solverstate (solver_{key}_warmup), from "
-                f"the repository root:\n#   {resume}\n")
-    lines = []
-    for name, value in fields.items():
-        values = value if isinstance(value, list) else [value]
-        lines += [f"{name}: {_solver_value(v)}" for v in values]
-    return (f"# SSD-lite, solver for the {ARMS[key]['label']} net. Written by "
-            "examples/ssd/prototxt.py;\n# make example and make study run their own copies "
-            "(examples/ssd/training.py).\n"
-            f"# The study's protocol (examples/common/protocol.py): {STUDY.describe()}.\n" + note
-            + f'net: "prototxt/ssd/train_{key}.prototxt"\n' + "\n".join(lines) + "\n"
-            f'snapshot_prefix: "results/runs/ssd/{key}/{prefix}"\n'
-            "solver_mode: CPU\n")
+    return committed_solver("ssd", "SSD-lite", ARMS[key]["label"], key, fields, warmup, STUDY)
 
 
 def deploy_name(conf: str) -> str:
@@ -367,14 +344,6 @@ def _proto_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _solver_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    return f"{value:.7g}" if isinstance(value, float) else str(value)
 
 
 def main() -> None:

@@ -20,13 +20,14 @@ import time
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from ..common.progress import note, shown, stage  # noqa: E402
+from ..common.progress import note, shown  # noqa: E402
 from ..common.protocol import QUICK, STUDY  # noqa: E402
 from ..common.report import write_results  # noqa: E402
 from ..common.training import CAFFE_TOOL, REPO  # noqa: E402
 from ..detector import experiment as detector  # noqa: E402
 from ..ssd import experiment as ssd  # noqa: E402
 from .runs import WORKERS  # noqa: E402
+from .study import write_datasets  # noqa: E402
 
 NETS = (detector, ssd)
 
@@ -49,7 +50,7 @@ def main(argv=None) -> int:
         sys.argv) == 1 + args.sweep else "python -m examples.study " + " ".join(
         sys.argv[1:] if argv is None else argv)
     protocol = QUICK if args.quick else STUDY
-    data_dirs, data = write_data(out, args.quick)
+    data_dirs, data = write_datasets(NETS, out, args.quick)
     if args.sweep:
         from .sweep import GRIDS, PROBES, sweep
         grids = ({net: {key: rates[:2] for key, rates in arms.items()}
@@ -80,17 +81,6 @@ def code_version() -> dict:
     status = git("status", "--porcelain", "--untracked-files=no")
     return {"commit": git("rev-parse", "HEAD"), "clean": status == "" if status is not None
             else None}
-
-
-def write_data(out: str, quick: bool):
-    stage("data: the textured digit scenes of both nets")
-    dirs, stats = {}, {}
-    for net in NETS:
-        dirs[net.NAME] = os.path.join(out, "data", net.NAME)
-        stats[net.NAME] = net.write_data(dirs[net.NAME],
-                                         net.QUICK_COUNTS if quick else net.COUNTS)
-        note(f"{net.NAME}: {stats[net.NAME]['summary']}")
-    return dirs, stats
 
 
 def _figures(results, out):

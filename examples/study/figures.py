@@ -14,6 +14,8 @@ matplotlib.use("Agg")   # files only
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..common.plots import save_figure  # noqa: E402
+
 PALETTE = ("tab:blue", "tab:red", "tab:green", "tab:purple")
 SWEEP_FILE = "study_sweep.json"
 
@@ -70,7 +72,7 @@ def _ap(results: Dict, path: str) -> str:
         val_ax.legend(fontsize=8, loc="lower right")
     fig.suptitle(f"The detector study: {results['protocol']['text']}, "
                  f"{len(results['seeds'])} seeds per arm", fontsize=11)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=100)
 
 
 def sweep_figure(sweep: Dict, path: str) -> str:
@@ -94,11 +96,5 @@ def sweep_figure(sweep: Dict, path: str) -> str:
         ax.set_title(name, fontsize=10)
         ax.legend(fontsize=8)
     fig.suptitle(f"Rate sweeps: {sweep['protocol']['text']}", fontsize=11)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=100)
 
-
-def _save(fig, path: str) -> str:
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path

@@ -66,9 +66,10 @@ class Trained:
         return self.job.stop or self.job.protocol.max_iter
 
     def snapshots(self) -> List[int]:
-        """Iterations at which the main stage kept weights (every protocol.snapshot)."""
+        """Iterations at which the main stage kept weights: every protocol.snapshot, and the
+        last (Caffe snapshots when a solver ends, snapshot_after_train)."""
         step = self.job.protocol.snapshot
-        return list(range(step, self.iterations + 1, step))
+        return sorted(set(range(step, self.iterations, step)) | {self.iterations})
 
     def usable(self, iteration: int) -> bool:
         """Whether the weights of that snapshot exist and predate a divergence."""

@@ -1,6 +1,6 @@
 """Scoring the study's runs: COCO AP on the validation split at every snapshot (the curves, and
 the sweeps' picks) and on the test split at the end; a diverged run's weights score 0."""
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 from .runs import Trained
 
@@ -17,9 +17,14 @@ def score(trained: Trained, data_dir: str, split: str, iteration: int) -> Dict:
     return net.score(data_dir, split, trained.run.snapshot(iteration), trained.job.key)
 
 
-def val_curve(trained: Trained, data_dir: str) -> List[List[float]]:
-    """[iteration, validation AP] at every snapshot."""
-    return [[it, score(trained, data_dir, "val", it)["AP"]] for it in trained.snapshots()]
+def val_scores(trained: Trained, data_dir: str) -> List[Tuple[int, Dict]]:
+    """(iteration, validation metrics) at every snapshot, the last at the run's end."""
+    return [(it, score(trained, data_dir, "val", it)) for it in trained.snapshots()]
+
+
+def ap_curve(scores: List[Tuple[int, Dict]]) -> List[List[float]]:
+    """[iteration, AP] of each (iteration, metrics): the results' "val_curve"."""
+    return [[it, metrics["AP"]] for it, metrics in scores]
 
 
 def headline(metrics: Dict) -> Dict:

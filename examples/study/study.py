@@ -9,6 +9,7 @@ and batches), at 95 % and at the Bonferroni level 1 − 0.05 / (number of compar
 paired bootstrap over test images of the seed-averaged difference (examples.common.bootstrap),
 which measures how much the test set's draw moves it (the per-seed interval measures the seeds).
 """
+import os
 import time
 from typing import Dict, List
 
@@ -19,7 +20,7 @@ from ..common.progress import note, stage
 from ..common.protocol import FLAT_TOLERANCE, Protocol, describe
 from ..common.stats import CONFIDENCE, paired_difference, t_interval
 from .runs import Job, Trained, run_jobs
-from .scoring import METRICS, headline, score, val_curve
+from .scoring import METRICS, ap_curve, headline, score, val_scores
 
 # The comparison's seeds; the sweep's (examples.study.sweep.SWEEP_SEED) is not among them.
 SEEDS = (1701, 1702, 1703)
@@ -33,6 +34,18 @@ COMPARISONS = {
 }
 DEMONSTRATION = ("a demonstration of every loss layer under the study's protocol at half its "
                  "budget, one seed per arm: not a comparison of the losses (make study is)")
+
+
+def write_datasets(nets, out_dir: str, quick: bool):
+    """Each net's scenes in out_dir/data/<net>/ (its QUICK_COUNTS with quick); returns
+    ({net name: data folder}, {net name: the data's statistics})."""
+    stage("data: the textured digit scenes of " + " and ".join(net.NAME for net in nets))
+    dirs, stats = {}, {}
+    for net in nets:
+        dirs[net.NAME] = os.path.join(out_dir, "data", net.NAME)
+        stats[net.NAME] = net.write_data(dirs[net.NAME], net.QUICK_COUNTS if quick else net.COUNTS)
+        note(f"{net.NAME}: {stats[net.NAME]['summary']}")
+    return dirs, stats
 
 
 def run_study(nets, protocol: Protocol, out_dir: str, data_dirs: Dict[str, str], workers: int,
@@ -92,7 +105,7 @@ def _score(trained: Trained, data_dir: str, scored: Dict) -> None:
                                  if trained.diverged else "finite throughout"))
         return
     test = score(trained, data_dir, "test", trained.iterations)
-    entry = dict(trained.summary(), val_curve=val_curve(trained, data_dir), test=test,
+    entry = dict(trained.summary(), val_curve=ap_curve(val_scores(trained, data_dir)), test=test,
                  weights=trained.run.weights)
     scored[job.net.NAME, job.key, job.seed] = entry
     note(f"{job.label}: " + (f"diverged at iteration {trained.diverged_at}: AP 0"

@@ -17,7 +17,7 @@ from typing import Dict, List
 from ..common.progress import note, stage
 from ..common.protocol import Protocol, describe
 from .runs import Job, Trained, run_jobs
-from .scoring import headline, score, val_curve
+from .scoring import ap_curve, headline, val_scores
 
 SWEEP_SEED = 1801
 # Starting grids, a factor 2 apart, around where each loss trained best in earlier runs (a
@@ -84,9 +84,9 @@ def sweep(nets, protocol: Protocol, out_dir: str, data_dirs: Dict[str, str], wor
 
 
 def _record(trained: Trained, points: Dict, data_dir: str) -> None:
-    curve = val_curve(trained, data_dir)
-    final = score(trained, data_dir, "val", trained.iterations)
-    point = dict(trained.summary(), val_curve=curve, **headline(final))
+    scores = val_scores(trained, data_dir)
+    final = scores[-1][1]                # Trained.snapshots() ends at the run's end
+    point = dict(trained.summary(), val_curve=ap_curve(scores), **headline(final))
     points[trained.job.net.NAME, trained.job.key].append(point)
     note(f"{trained.job.label}: " + ("diverged at iteration "
                                      f"{trained.diverged_at}" if trained.diverged else
