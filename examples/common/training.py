@@ -125,7 +125,7 @@ def set_fields(solver, fields: Dict) -> None:
 
 
 # One Caffe process per core: OpenBLAS and the layer's passes on one thread each. Two such
-# processes at once trained 2.0x as many iterations per second as one process with every
+# processes at once trained 1.7-2.2x as many iterations per second as one process with every
 # thread on this 2-core machine (docs/examples.md, "How the study runs").
 SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
                    "FOCAL_LOSS_NUM_THREADS": "1"}

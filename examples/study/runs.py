@@ -20,7 +20,8 @@ from ..common.protocol import Protocol
 from ..common.training import Run, train
 
 # `caffe train` processes at a time, each single-threaded: on this 2-core machine two of them
-# trained 2.0x the iterations per second of one process using every thread (docs/examples.md).
+# trained 1.7-2.2x the iterations per second of one process using every thread
+# (python -m examples.study.throughput; docs/examples.md).
 WORKERS = 2
 # The layers' errors that mean the logits blew up (focal_loss_layer.fast, ohem_layer).
 DIVERGED = ("non-finite", "overflows float32")
