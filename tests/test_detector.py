@@ -865,7 +865,8 @@ def test_the_quick_run_reports_every_arm_once_in_the_demo_layout(quick_run):
         assert (seed["key"], seed["seed"], seed["base_lr"]) == (key, detector["seed"], RATES[key])
         assert seed["prior"] is True and seed["iterations"] == QUICK.max_iter
         assert seed["diverged"] is False and seed["diverged_at"] is None
-        assert arm["diverged"] == 0 and arm["flat"] == int(seed["flat"])
+        assert arm["diverged"] == 0 and arm["failed"] == int(seed["failed"])
+        assert arm["flat"] == int(seed["flat"] and not seed["failed"])
         assert [it for it, _ in seed["val_curve"]] == snapshots
         assert all(0 <= ap <= 1 for _, ap in seed["val_curve"])
         assert len(seed["ap_per_class"]) == NUM_CLASSES

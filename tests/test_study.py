@@ -66,6 +66,37 @@ def test_a_diverged_top_rate_does_not_extend_up():
     assert sweep._extension([point(0.02, 0.0, True), point(0.04, 0.0, True)]) == [0.01]
 
 
+def test_the_stricter_pick_is_the_best_rate_whose_double_trained():
+    # 0.08 is best, but its double trained to nothing (AP under FAILED_AP): 0.04, whose double
+    # 0.08 trained, is the stricter pick.
+    points = [point(0.02, 0.3), point(0.04, 0.4), point(0.08, 0.45), point(0.16, 0.005)]
+    assert sweep._best(points)["base_lr"] == 0.08 and sweep.stable_pick(points) == 0.04
+    # A diverged double counts as failed too; the top rate never qualifies (no double tried).
+    points = [point(0.01, 0.3), point(0.02, 0.35), point(0.04, 0.0, diverged=True)]
+    assert sweep.stable_pick(points) == 0.01
+    # When the best rate's double trained, both picks agree.
+    points = [point(0.01, 0.3), point(0.02, 0.4), point(0.04, 0.35)]
+    assert sweep.stable_pick(points) == sweep._best(points)["base_lr"] == 0.02
+    assert sweep.stable_pick([point(0.01, 0.3)]) is None
+    assert sweep.stable_pick([point(0.01, 0.3), point(0.02, 0.0, diverged=True)]) is None
+
+
+def test_a_run_failed_when_it_diverged_or_trained_to_nothing():
+    assert scoring.failed(point(0.01, 0.0, diverged=True))
+    assert scoring.failed(point(0.01, scoring.FAILED_AP / 2))
+    assert not scoring.failed(point(0.01, scoring.FAILED_AP))
+
+
+def test_the_failure_boundary_counts_collapsed_runs_and_diverged_probes():
+    arm = {"points": [point(0.02, 0.3), point(0.04, 0.001), point(0.08, 0.2)],
+           "probes": [point(0.16, None, diverged=True)]}
+    assert report.failure_boundary(arm) == 0.04
+    arm["points"][1] = point(0.04, 0.3)
+    assert report.failure_boundary(arm) == 0.16
+    arm["probes"] = [point(0.16, None)]
+    assert report.failure_boundary(arm) is None
+
+
 def test_the_grids_are_rates_a_factor_2_apart_for_every_arm():
     for net in (detector, ssd):
         assert set(sweep.GRIDS[net.NAME]) == set(net.ARMS)
@@ -330,7 +361,9 @@ def test_every_arm_of_both_nets_trained_at_each_seed(quick_study):
         for key, arm in data["arms"].items():
             assert arm["label"] == net.ARMS[key]["label"] and arm["base_lr"] == net.RATES[key]
             assert [s["seed"] for s in arm["seeds"]] == list(study.QUICK_SEEDS)
-            assert 0 <= arm["diverged"] <= 2 and 0 <= arm["flat"] <= 2
+            assert 0 <= arm["diverged"] <= arm["failed"] <= 2
+            assert arm["failed"] == sum(s["failed"] for s in arm["seeds"])
+            assert arm["flat"] == sum(s["flat"] and not s["failed"] for s in arm["seeds"])
             for seed in arm["seeds"]:
                 assert seed["key"] == key and seed["iterations"] == QUICK.max_iter
                 assert seed["prior"] is True and seed["base_lr"] == net.RATES[key]
@@ -345,6 +378,28 @@ def test_every_arm_of_both_nets_trained_at_each_seed(quick_study):
                 assert arm[metric]["n"] == 2 and arm[metric]["values"] == pytest.approx(values)
                 assert arm[metric]["low"] <= arm[metric]["mean"] <= arm[metric]["high"]
             assert ("detections" in arm) == (name == "detector")
+
+
+def test_the_sensitivity_analysis_trains_the_arms_whose_stricter_rate_differs(quick_study):
+    out, stdout, results = quick_study
+    assert results["stable"]["rule"] == study.STABLE_RULE
+    for name, net in NETS.items():
+        main, stable = results["nets"][name], results["stable"]["nets"][name]
+        assert list(stable["arms"]) == list(net.ARMS)
+        assert set(stable["comparisons"]) == set(main["comparisons"])
+        assert f"| {net.TITLE} at the stricter rates: test COCO AP over 2 seeds" in stdout
+        for key, arm in stable["arms"].items():
+            assert arm["base_lr"] == net.STABLE_RATES[key]
+            if net.STABLE_RATES[key] == net.RATES[key]:   # the same runs, not trained again
+                assert arm["seeds"] == main["arms"][key]["seeds"]
+            else:
+                for seed in arm["seeds"]:
+                    folder = (out / "runs" / name / "stable" / key /
+                              f"lr{net.STABLE_RATES[key]:g}_seed{seed['seed']}")
+                    assert (folder / "caffe.log").exists()
+    changed = [(name, key) for name, net in NETS.items() for key in net.ARMS
+               if net.STABLE_RATES[key] != net.RATES[key]]
+    assert changed, "the committed sweep's stricter picks differ for some arms"
 
 
 def test_the_comparisons_have_per_seed_bonferroni_and_bootstrap_intervals(quick_study):
@@ -383,7 +438,8 @@ def test_the_no_prior_checks_ran_each_detector_arm_without_the_prior_bias(quick_
     for key, check in checks.items():
         assert check["prior"] is False and check["iterations"] == QUICK.check_stop
         assert check["label"] == detector.ARMS[key]["label"]
-        assert check["base_lr"] == detector.RATES[key]
+        # Every loss at one rate, the lowest swept: a divergence is not a high rate's doing.
+        assert check["base_lr"] == min(detector.RATES.values())
         assert check["seed"] == study.QUICK_SEEDS[0]
         curve = check["train_curve"]
         assert curve and curve[0][0] == 0
@@ -397,7 +453,7 @@ def test_the_no_prior_checks_ran_each_detector_arm_without_the_prior_bias(quick_
             assert all(finite) and check["diverged_at"] is None
             assert [it for it, _ in curve] == list(range(QUICK.check_stop + 1))
         folder = out / "runs" / "detector" / "check" / key / \
-            f"lr{detector.RATES[key]:g}_seed{check['seed']}_bias0"
+            f"lr{min(detector.RATES.values()):g}_seed{check['seed']}_bias0"
         net = text_format.Merge((folder / "train.prototxt").read_text(),
                                 caffe_pb2.NetParameter())
         biases = [layer.convolution_param.bias_filler.value for layer in net.layer

@@ -110,8 +110,9 @@ def describe(protocol: Protocol) -> Dict:
                 momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, text=protocol.describe())
 
 
-# The study's budget (make study, make sweep): validation AP flattens by its end (the last two
-# snapshots agree within FLAT_TOLERANCE; docs/examples.md shows the curves).
+# The study's budget (make study, make sweep): validation AP levels off by its end; the study
+# counts the runs whose last two snapshots agree within FLAT_TOLERANCE (docs/examples.md shows
+# the curves and the count).
 STUDY = Protocol(max_iter=2400, snapshot=400)
 FLAT_TOLERANCE = 0.01
 # make example's demonstration: the same protocol at half the budget, one seed per arm.

@@ -22,6 +22,7 @@ from .coco_eval import coco_ground_truth, evaluate
 from .inference import deploy_outputs, detect
 from .prototxt import LOSSES, NUM_CLASSES, SCENES, TRAIN_BATCH, train_net
 from .prototxt import RATES as RATES  # base_lr per arm (the sweep's picks), for examples.study
+from .prototxt import STABLE_RATES as STABLE_RATES  # the sensitivity analysis's
 from .scenes import CANVAS
 
 NAME = "detector"

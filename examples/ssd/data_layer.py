@@ -84,7 +84,7 @@ class SceneDataLayer(caffe.Layer):
         if not os.path.exists(self.source):
             raise FileNotFoundError(
                 f"SceneDataLayer: no file {self.source} (from {os.getcwd()}); `make example` or "
-                "`python -m examples.ssd` writes it")
+                "`python -m examples.run_all --only ssd` writes it")
         split = read_split(self.source)
         if split["images"].shape[2:] != (self.size, self.size):
             raise ValueError(f"SceneDataLayer: {self.source} holds images of "

@@ -28,6 +28,7 @@ from .batches import path_of, read_split
 from .data import write_data as write_scenes
 from .prototxt import ARMS, DIGITS
 from .prototxt import RATES as RATES  # base_lr per arm (the sweep's picks), for examples.study
+from .prototxt import STABLE_RATES as STABLE_RATES  # the sensitivity analysis's
 from .scoring import score as score_split
 
 NAME = "ssd"

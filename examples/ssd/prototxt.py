@@ -98,6 +98,7 @@ TRAIN_SCENES, VAL_SCENES, TEST_SCENES = 1000, 192, 320
 # sweep's pick on the validation split: `make sweep` writes results/study_sweep.json, and a test
 # keeps these equal to its picks.
 RATES = {"multibox": 0.02, "focal": 0.02}
+STABLE_RATES = {"multibox": 0.01, "focal": 0.02}   # examples.study.sweep.stable_pick's
 SEED = 1901   # the committed solvers' random_seed (the study sets its own per seed)
 # The test phase: SSD's detection eval (11-point VOC mAP at IoU 0.5) in the log.
 SOLVER = {"eval_type": "detection", "ap_version": "11point"}

@@ -5,6 +5,13 @@ from typing import Dict, List, Tuple
 from .runs import Trained
 
 METRICS = ("AP", "AP50", "AP75")
+FAILED_AP = 0.01   # a run scoring under this trained to nothing, diverged or not
+
+
+def failed(run: Dict) -> bool:
+    """Whether a scored run (a sweep point: validation AP; a study seed: test AP) diverged or
+    trained to nothing."""
+    return run["diverged"] or run["AP"] < FAILED_AP
 
 
 def score(trained: Trained, data_dir: str, split: str, iteration: int) -> Dict:

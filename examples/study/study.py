@@ -20,7 +20,7 @@ from ..common.progress import note, stage
 from ..common.protocol import FLAT_TOLERANCE, Protocol, describe
 from ..common.stats import CONFIDENCE, paired_difference, t_interval
 from .runs import Job, Trained, run_jobs
-from .scoring import METRICS, ap_curve, headline, score, val_scores
+from .scoring import FAILED_AP, METRICS, ap_curve, failed, headline, score, val_scores
 
 # The comparison's seeds; the sweep's (examples.study.sweep.SWEEP_SEED) is not among them.
 SEEDS = (1701, 1702, 1703, 1704)
@@ -32,6 +32,8 @@ COMPARISONS = {
                  ("FL γ=1 − FL γ=2", "focal_g1", "focal")),
     "ssd": (("MultiBoxFocalLossLayer − MultiBoxLoss", "focal", "multibox"),),
 }
+STABLE_RULE = ("each arm at the best rate whose double also trained in the sweep (neither "
+               "diverged nor scored validation AP under the failure threshold)")
 DEMONSTRATION = ("a demonstration of every loss layer under the study's protocol at half its "
                  "budget, one seed per arm: not a comparison of the losses (make study is)")
 
@@ -54,22 +56,32 @@ def run_study(nets, protocol: Protocol, out_dir: str, data_dirs: Dict[str, str],
     seeds = QUICK_SEEDS if quick else SEEDS
     jobs = [Job(net, key, net.RATES[key], seed, protocol, "seeds")
             for seed in seeds for net in nets for key in net.ARMS]
+    # The sensitivity analysis: the arms whose stricter pick (STABLE_RATES, the best rate whose
+    # double also trained in the sweep) differs, at the same seeds.
+    stable = [Job(net, key, net.STABLE_RATES[key], seed, protocol, "stable")
+              for seed in seeds for net in nets for key in net.ARMS
+              if net.STABLE_RATES[key] != net.RATES[key]]
     # Section 4.1's claim: without the prior bias, training diverges. One check per loss of
-    # RetinaNet-lite, at its swept rate, over the schedule's first check_stop iterations.
-    checks = [Job(net, key, net.RATES[key], seeds[0], protocol, "check", prior=False,
+    # RetinaNet-lite over the schedule's first check_stop iterations, all at the lowest swept
+    # rate (CE's), so that a divergence is the missing prior's doing and not a high rate's.
+    checks = [Job(net, key, min(net.RATES.values()), seeds[0], protocol, "check", prior=False,
                   stop=protocol.check_stop) for net in nets if net.NAME == "detector"
               for key in net.ARMS]
     stage(f"study: {len(jobs)} runs ({len(seeds)} seeds x every arm of {len(nets)} nets, "
-          f"{protocol.max_iter:,} iterations) and {len(checks)} no-prior checks, {workers} at "
-          f"a time")
+          f"{protocol.max_iter:,} iterations), {len(stable)} at the stricter rates and "
+          f"{len(checks)} no-prior checks, {workers} at a time")
     scored: Dict = {}
-    run_jobs(jobs + checks, out_dir, data_dirs, workers,
+    run_jobs(jobs + stable + checks, out_dir, data_dirs, workers,
              lambda t: _score(t, data_dirs[t.job.net.NAME], scored))
     results = {"protocol": describe(protocol), "seeds": list(seeds), "workers": workers,
-               "flat_tolerance": FLAT_TOLERANCE, "nets": {}}
+               "flat_tolerance": FLAT_TOLERANCE, "failed_ap": FAILED_AP, "nets": {},
+               "stable": {"rule": STABLE_RULE, "nets": {}}}
     for net in nets:
         stage(f"statistics: {net.NAME}")
-        results["nets"][net.NAME] = _net_results(net, seeds, scored, data_dirs[net.NAME])
+        data_dir = data_dirs[net.NAME]
+        results["nets"][net.NAME] = _net_results(net, seeds, scored, data_dir, net.RATES)
+        results["stable"]["nets"][net.NAME] = _net_results(net, seeds, scored, data_dir,
+                                                           net.STABLE_RATES)
     results["no_prior"] = {key: scored["check", key] for key in
                            [j.key for j in checks]}
     results["study_seconds"] = time.monotonic() - started
@@ -89,11 +101,11 @@ def demo(nets, protocol: Protocol, out_dir: str, data_dirs: Dict[str, str], work
              lambda t: _score(t, data_dirs[t.job.net.NAME], scored))
     out = {}
     for net in nets:
-        arms = {key: _arm(net, key, [scored[net.NAME, key, seed]]) for key in net.ARMS}
+        runs = {key: scored[net.NAME, key, net.RATES[key], seed] for key in net.ARMS}
         out[net.NAME] = {"title": net.TITLE, "demonstration": DEMONSTRATION,
-                         "protocol": describe(protocol), "seed": seed, "arms": arms,
-                         "weights": {key: scored[net.NAME, key, seed]["weights"]
-                                     for key in net.ARMS}}
+                         "protocol": describe(protocol), "seed": seed,
+                         "arms": {key: _arm(net, key, [run]) for key, run in runs.items()},
+                         "weights": {key: run["weights"] for key, run in runs.items()}}
     return out
 
 
@@ -107,7 +119,7 @@ def _score(trained: Trained, data_dir: str, scored: Dict) -> None:
     test = score(trained, data_dir, "test", trained.iterations)
     entry = dict(trained.summary(), val_curve=ap_curve(val_scores(trained, data_dir)), test=test,
                  weights=trained.run.weights)
-    scored[job.net.NAME, job.key, job.seed] = entry
+    scored[job.net.NAME, job.key, job.rate, job.seed] = entry
     note(f"{job.label}: " + (f"diverged at iteration {trained.diverged_at}: AP 0"
                              if trained.diverged else
                              f"test AP {test['AP']:.3f}, AP50 {test['AP50']:.3f}; validation AP "
@@ -115,19 +127,23 @@ def _score(trained: Trained, data_dir: str, scored: Dict) -> None:
 
 
 def _arm(net, key: str, runs: List[Dict]) -> Dict:
-    """One arm over its seeds: per seed its numbers and curves; per metric mean and t-interval;
-    whether validation AP flattened (last two snapshots within FLAT_TOLERANCE)."""
+    """One arm over its seeds: per seed its numbers and curves, whether it failed (diverged or
+    trained to nothing) and whether validation AP flattened (last two snapshots within
+    FLAT_TOLERANCE); per metric mean and t-interval; how many seeds failed, and how many of
+    the others flattened (a failed run's flat curve says nothing about the budget)."""
     seeds = []
     for r in runs:
         curve = r["val_curve"]
         last_change = curve[-1][1] - curve[-2][1] if len(curve) > 1 else None
-        seeds.append({k: v for k, v in r.items() if k not in ("test", "weights")}
-                     | headline(r["test"]) | {
-            "ap_per_class": r["test"].get("ap_per_class"), "last_val_change": last_change,
-            "flat": last_change is not None and abs(last_change) <= FLAT_TOLERANCE})
+        seed = ({k: v for k, v in r.items() if k not in ("test", "weights")}
+                | headline(r["test"]) | {"ap_per_class": r["test"].get("ap_per_class"),
+                                         "last_val_change": last_change})
+        seeds.append(seed | {"failed": failed(seed), "flat": last_change is not None
+                             and abs(last_change) <= FLAT_TOLERANCE})
     out = {"label": net.ARMS[key]["label"], "base_lr": runs[0]["base_lr"], "seeds": seeds,
            "diverged": int(sum(r["diverged"] for r in runs)),
-           "flat": int(sum(s["flat"] for s in seeds))}
+           "failed": int(sum(s["failed"] for s in seeds)),
+           "flat": int(sum(s["flat"] and not s["failed"] for s in seeds))}
     for metric in METRICS:
         out[metric] = t_interval([r["test"][metric] for r in runs])
     if net.NAME == "detector" and runs[0]["test"].get("detections"):
@@ -135,8 +151,10 @@ def _arm(net, key: str, runs: List[Dict]) -> Dict:
     return out
 
 
-def _net_results(net, seeds, scored: Dict, data_dir: str) -> Dict:
-    runs = {key: [scored[net.NAME, key, seed] for seed in seeds] for key in net.ARMS}
+def _net_results(net, seeds, scored: Dict, data_dir: str, rates: Dict[str, float]) -> Dict:
+    """Every arm at its rate in rates, and COMPARISONS, over the seeds."""
+    runs = {key: [scored[net.NAME, key, rates[key], seed] for seed in seeds]
+            for key in net.ARMS}
     comparisons = COMPARISONS[net.NAME]
     count = sum(len(c) for c in COMPARISONS.values())
     adjusted = 1 - (1 - CONFIDENCE) / count

@@ -9,15 +9,18 @@ the comparison on the test split does not reuse).
        diverged, runs of the schedule's first protocol.check_stop iterations at twice the
        highest rate, then twice that, ..., until one diverges or PROBES of them did not.
 
-A run diverges as examples.study.runs defines it; its AP counts as 0.
+A run diverges as examples.study.runs defines it; its AP counts as 0. Each arm also gets a
+stricter pick for the study's sensitivity analysis, stable_pick: the best rate whose double
+also trained.
 """
+import math
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from ..common.progress import note, stage
 from ..common.protocol import Protocol, describe
 from .runs import Job, Trained, run_jobs
-from .scoring import ap_curve, headline, val_scores
+from .scoring import ap_curve, failed, headline, val_scores
 
 SWEEP_SEED = 1801
 # Starting grids, a factor 2 apart, around where each loss trained best in earlier runs (a
@@ -103,6 +106,17 @@ def _probe(trained: Trained) -> Dict:
 def _best(points: List[Dict]) -> Dict:
     """The point of highest final validation AP (a tie goes to the lower rate)."""
     return max(sorted(points, key=lambda p: p["base_lr"]), key=lambda p: p["AP"])
+
+
+def stable_pick(points: List[Dict]) -> Optional[float]:
+    """The rate of highest validation AP among those whose double was also trained at the full
+    budget without failing (diverging, or validation AP under FAILED_AP): a pick one doubling
+    clear of a failing rate, which a pick on one seed can sit next to. None if no rate
+    qualifies."""
+    trained = [p["base_lr"] for p in points if not failed(p)]
+    safe = [p for p in points if not failed(p)
+            and any(math.isclose(2 * p["base_lr"], rate) for rate in trained)]
+    return _best(safe)["base_lr"] if safe else None
 
 
 def _extension(points: List[Dict]) -> List[float]:

@@ -210,13 +210,14 @@ def study_val_curves() -> str:
         arms = net["arms"]
         iterations = [it for it, _ in next(iter(arms.values()))["seeds"][0]["val_curve"]]
         lines = [f"| {net['title'].split(' on ')[0]}: validation AP, mean over seeds, at "
-                 "iteration | " + " | ".join(f"{it:,}" for it in iterations) + " | flat |",
+                 "iteration | " + " | ".join(f"{it:,}" for it in iterations)
+                 + " | flat, of the runs that trained |",
                  "|---|" + "---|" * (len(iterations) + 1)]
         for arm in arms.values():
             curves = [dict(seed["val_curve"]) for seed in arm["seeds"]]
             means = [sum(c[it] for c in curves) / len(curves) for it in iterations]
             lines.append(f"| {arm['label']} | " + " | ".join(f"{m:.3f}" for m in means)
-                         + f" | {arm['flat']}/{len(arm['seeds'])} |")
+                         + f" | {arm['flat']}/{len(arm['seeds']) - arm['failed']} |")
         out.append("\n".join(lines))
     return "\n\n".join(out)
 
