@@ -35,7 +35,7 @@ from .common.losses import LABELS, LOSSES, deploy_name, losses_of  # noqa: E402
 from .common.plots import write_figures  # noqa: E402
 from .common.progress import note, shown, stage  # noqa: E402
 from .common.protocol import DEMO, QUICK  # noqa: E402
-from .common.report import table, write_results  # noqa: E402
+from .common.report import code_version, table, write_results  # noqa: E402
 from .common.training import CAFFE_TOOL, REPO, prepare_run, train  # noqa: E402
 from .detector import experiment as detector  # noqa: E402
 from .detector import figures as detector_figures  # noqa: E402
@@ -83,7 +83,8 @@ def main(argv=None) -> int:
     note(f"Caffe tool: {shown(CAFFE_TOOL)}")
     os.makedirs(out, exist_ok=True)
 
-    results = {"command": _command(args), "quick": args.quick, "examples": {}}
+    results = {"command": _command(args), "quick": args.quick, "code": code_version(),
+               "examples": {}}
     if chosen:
         stage("data")
     for example in chosen:

@@ -8,6 +8,7 @@ import os
 import pytest
 from caffe_nets import REPO
 
+from examples.study.report import interval
 from tools.docs.study_findings import findings, headline_sentence, verdict
 
 STUDY = os.path.join(REPO, "results", "study.json")
@@ -64,11 +65,14 @@ def test_moving_an_interval_moves_the_words(committed):
     study, sweep = committed
     moved = copy.deepcopy(study)
     comparison = moved["nets"]["detector"]["comparisons"]["focal-ce"]
-    comparison["paired"]["AP"] = _interval(0.05, 0.02, 0.08)
+    for paired in ("paired", "paired_adjusted"):   # both levels agree: one verdict
+        comparison[paired]["AP"] = _interval(0.05, 0.02, 0.08)
     assert "**FL − CE: FL ahead.**" in findings(moved, sweep)
-    comparison["paired"]["AP"] = _interval(-0.05, -0.08, -0.02)
+    for paired in ("paired", "paired_adjusted"):
+        comparison[paired]["AP"] = _interval(-0.05, -0.08, -0.02)
     assert "**FL − CE: CE ahead.**" in findings(moved, sweep)
-    comparison["paired"]["AP"] = _interval(0.0, -0.02, 0.02)
+    for paired in ("paired", "paired_adjusted"):
+        comparison[paired]["AP"] = _interval(0.0, -0.02, 0.02)
     assert "**FL − CE: not told apart.**" in findings(moved, sweep)
 
 
@@ -82,24 +86,76 @@ def test_no_prior_count_follows_the_checks(committed):
     for check in moved["no_prior"].values():
         check.update(diverged=False, diverged_at=None)
     assert f"0 of {count} losses diverged" in findings(moved, sweep)
+    rate = min(check["base_lr"] for check in moved["no_prior"].values())
+    assert f"all at {rate:g}, the lowest swept rate" in findings(moved, sweep)
 
 
-def test_flatness_counts_the_runs(committed):
+def test_flatness_counts_the_runs_that_trained(committed):
     study, sweep = committed
     moved = copy.deepcopy(study)
-    total = sum(len(arm["seeds"]) for net in moved["nets"].values()
-                for arm in net["arms"].values())
-    for net in moved["nets"].values():
-        for arm in net["arms"].values():
-            arm["flat"] = len(arm["seeds"])
-    assert f"flattened** in {total} of {total} runs" in findings(moved, sweep)
+    seeds = [seed for net in moved["nets"].values() for arm in net["arms"].values()
+             for seed in arm["seeds"]]
+    for seed in seeds:
+        seed.update(diverged=False, AP=0.3, last_val_change=0.001)
+    total = len(seeds)
+    assert f"flattened** in {total} of the {total} runs that trained" in findings(moved, sweep)
     arm = moved["nets"]["detector"]["arms"]["focal"]
-    arm["flat"] = 0
     for seed in arm["seeds"]:
         seed["last_val_change"] = 0.05
     text = findings(moved, sweep)
-    assert f"flattened** in {total - len(arm['seeds'])} of {total} runs" in text
+    assert f"flattened** in {total - len(arm['seeds'])} of the {total} runs" in text
     assert f"{arm['label']} (last change +0.050 to +0.050)" in text
+    # A run that failed is left out, however flat its curve.
+    arm["seeds"][0].update(AP=0.0, last_val_change=0.0)
+    assert f"of the {total - 1} runs that trained" in findings(moved, sweep)
+
+
+def test_a_verdict_that_does_not_hold_at_the_bonferroni_level_says_so(committed):
+    study, sweep = committed
+    moved = copy.deepcopy(study)
+    comparison = moved["nets"]["ssd"]["comparisons"]["focal-multibox"]
+    comparison["paired"]["AP"] = _interval(-0.05, -0.09, -0.01)
+    comparison["paired_adjusted"]["AP"] = _interval(-0.05, -0.14, 0.04)
+    assert ("**MultiBoxFocalLossLayer − MultiBoxLoss: MultiBoxLoss ahead at 95 %, not told apart "
+            "at the Bonferroni level.**") in findings(moved, sweep)
+    comparison["paired_adjusted"]["AP"] = _interval(-0.05, -0.1, -0.001)
+    assert "**MultiBoxFocalLossLayer − MultiBoxLoss: MultiBoxLoss ahead.**" in findings(moved,
+                                                                                        sweep)
+
+
+def test_the_chance_of_a_false_verdict_is_the_union_bound(committed):
+    study, sweep = committed
+    count = study["nets"]["detector"]["comparison_count"]
+    assert f"up to {5 * count}% (the union bound" in findings(study, sweep)
+
+
+def test_the_sensitivity_analysis_names_the_moved_arms_and_its_comparisons(committed):
+    study, sweep = committed
+    text, sentence = findings(study, sweep), headline_sentence(study)
+    for name, net in study["stable"]["nets"].items():
+        for key, arm in net["arms"].items():
+            swept = study["nets"][name]["arms"][key]
+            moved = arm["base_lr"] != swept["base_lr"]
+            said = f"{arm['label']} at {arm['base_lr']:g} (swept {swept['base_lr']:g})"
+            assert (said in text) == moved
+            assert (f"{arm['label']} {arm['AP']['mean']:.3f} (at {arm['base_lr']:g})"
+                    in sentence) == moved
+        for c in net["comparisons"].values():
+            assert f"{c['name']} {interval(c['paired']['AP'], signed=True)}" in text
+    # Nothing moved: no sensitivity words.
+    unmoved = copy.deepcopy(study)
+    unmoved["stable"]["nets"] = copy.deepcopy(unmoved["nets"])
+    assert "Sensitivity to the rate pick" not in findings(unmoved, sweep)
+    assert "doubling clear" not in headline_sentence(unmoved)
+
+
+def test_a_rate_that_trained_to_nothing_is_a_failure_boundary(committed):
+    study, sweep = committed
+    moved = copy.deepcopy(sweep)
+    arm = moved["nets"]["detector"]["ce"]
+    arm["points"][-1].update(diverged=False, AP=0.0)
+    assert (f"{arm['label']} {arm['picked']:g} (failed from {arm['points'][-1]['base_lr']:g}, "
+            in findings(study, moved))
 
 
 def test_sweep_edges_are_named(committed):

@@ -73,6 +73,8 @@ def test_the_quick_run_writes_results_figures_and_full_logs(quick_run):
     example, out, _, results = quick_run
     assert list(results["examples"]) == [example.NAME]
     assert results["quick"] is True
+    # Which commit made the file, and whether its tracked files were as committed.
+    assert len(results["code"]["commit"]) == 40 and isinstance(results["code"]["clean"], bool)
     figures = ["loss_curves.png", "ap_per_class.png"] + (["loss_share.png"] if example is example_grid else [])
     for name in figures:
         image = matplotlib.image.imread(out / name)

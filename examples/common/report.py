@@ -1,15 +1,17 @@
 """The end of `make example`: the printed table and results.json.
 
-results = {"command", "quick", "wall_time_seconds", "examples": {name: {"title", "data",
+results = {"command", "quick", "code", "wall_time_seconds", "examples": {name: {"title", "data",
           "runs": {loss key: {"label", "train_seconds", "curves": {"train", "test"},
           "metrics": {...}}}}}}
 """
 import json
 import math
 import re
+import subprocess
 from typing import Dict, List
 
 from .losses import LABELS, PAPER_SETTING, SOFTMAX_LOSSES
+from .training import REPO
 
 # Fractions whose loss share the table quotes: some of loss_share.EASIEST_FRACTIONS.
 TABLE_FRACTIONS = (0.9, 0.99)
@@ -25,6 +27,17 @@ def write_results(results: Dict, path: str) -> str:
     with open(path, "w") as f:
         f.write(text + "\n")
     return path
+
+
+def code_version() -> dict:
+    """The commit the results came from, and whether the tree had changes (tracked files), so
+    that a committed results file says whether a clean tree made it."""
+    def git(*words):
+        done = subprocess.run(["git", *words], cwd=REPO, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else None
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": git("rev-parse", "HEAD"), "clean": status == "" if status is not None
+            else None}
 
 
 def table(results: Dict) -> str:

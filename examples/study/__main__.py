@@ -11,7 +11,6 @@ DIR/data/<net>/, the runs to DIR/runs/<net>/<group>/<arm>/lr<rate>_seed<seed>/.
 """
 import argparse
 import os
-import subprocess
 import sys
 import time
 
@@ -22,7 +21,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from ..common.progress import note, shown  # noqa: E402
 from ..common.protocol import QUICK, STUDY  # noqa: E402
-from ..common.report import write_results  # noqa: E402
+from ..common.report import code_version, write_results  # noqa: E402
 from ..common.training import CAFFE_TOOL, REPO  # noqa: E402
 from ..detector import experiment as detector  # noqa: E402
 from ..ssd import experiment as ssd  # noqa: E402
@@ -71,16 +70,6 @@ def main(argv=None) -> int:
     print("\n" + (sweep_tables if args.sweep else study_tables)(results) + "\n")
     note(f"took {results['wall_time_seconds'] / 60:.1f} min")
     return 0
-
-
-def code_version() -> dict:
-    """The commit the results came from, and whether the tree had changes."""
-    def git(*words):
-        done = subprocess.run(["git", *words], cwd=REPO, capture_output=True, text=True)
-        return done.stdout.strip() if done.returncode == 0 else None
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": git("rev-parse", "HEAD"), "clean": status == "" if status is not None
-            else None}
 
 
 def _figures(results, out):

@@ -9,7 +9,7 @@ tables they describe.
 from typing import Dict, Optional
 
 from examples.study.report import failure_boundary, interval
-from examples.study.scoring import FAILED_AP
+from examples.study.scoring import FAILED_AP, failed
 
 # The paper's numbers the findings set ours against (Lin et al. 2017, COCO minival): Table 1a/1b,
 # RetinaNet-50-FPN at 600 px, FL γ=2 α=0.25 34.0 AP against α-balanced CE (α=0.75) 31.1; Table
@@ -47,12 +47,20 @@ def headline_sentence(study: Dict) -> str:
     for net in study["nets"].values():
         ranked = sorted(net["arms"].values(), key=lambda arm: -arm["AP"]["mean"])
         ranking = " > ".join(f"{arm['label']} {arm['AP']['mean']:.3f}" for arm in ranked)
-        failed = [f"{arm['label']} failed on {arm['failed']} of {seeds} seeds at its swept rate"
-                  for arm in ranked if arm["failed"]]
+        failures = [f"{arm['label']} failed on {count} of {seeds} seeds at its swept rate"
+                    for arm in ranked for count in [_failures(arm)] if count]
         nets.append(f"on {net['title'].split(' on ')[0]} {ranking}"
-                    + (f" ({'; '.join(failed)})" if failed else ""))
+                    + (f" ({'; '.join(failures)})" if failures else ""))
+    count = sum(len(net["comparisons"]) for net in study["nets"].values())
+    return (f"What it shows, mean test AP over {seeds} seeds: " + "; ".join(nets) + "; "
+            + f"of the {count} paired per-seed AP differences, " + _differences(study["nets"])
+            + "." + _stable_sentence(study))
+
+
+def _differences(nets: Dict) -> str:
+    """Which paired per-seed AP differences exclude 0, at 95 % and at the Bonferroni level."""
     told, adjusted = [], []
-    for net in study["nets"].values():
+    for net in nets.values():
         for c in net["comparisons"].values():
             a, b = _sides(c)
             said = verdict(c["paired"]["AP"], a, b)
@@ -60,14 +68,14 @@ def headline_sentence(study: Dict) -> str:
                 told.append(f"{c['name']} ({said})")
                 if verdict(c["paired_adjusted"]["AP"], a, b) == said:
                     adjusted.append(c["name"])
-    count = sum(len(net["comparisons"]) for net in study["nets"].values())
-    difference = (f"of the {count} paired per-seed AP differences, "
-                  + (", ".join(told) + " " + ("excludes" if len(told) == 1 else "exclude")
-                     + " 0 at 95 % (" + (", ".join(adjusted) if adjusted else "none")
-                     + " at the Bonferroni level)" if told else "none excludes 0")
-                  + " and the others do not")
-    return (f"What it shows, mean test AP over {seeds} seeds: " + "; ".join(nets) + "; "
-            + difference + "." + _stable_sentence(study))
+    return ((", ".join(told) + " " + ("excludes" if len(told) == 1 else "exclude")
+             + " 0 at 95 % (" + (", ".join(adjusted) if adjusted else "none")
+             + " at the Bonferroni level)" if told else "none excludes 0")
+            + " and the others do not")
+
+
+def _failures(arm: Dict) -> int:
+    return sum(map(failed, arm["seeds"]))
 
 
 def _stable_sentence(study: Dict) -> str:
@@ -84,8 +92,9 @@ def _stable_sentence(study: Dict) -> str:
         nets.append(f"on {net['title'].split(' on ')[0]} " + " > ".join(
             f"{arm['label']} {arm['AP']['mean']:.3f}"
             + (f" (at {arm['base_lr']:g})" if arm in moved[name] else "") for arm in ranked))
-    return (" With each rate one doubling clear of a failing rate (the sensitivity analysis): "
-            + "; ".join(nets) + ".")
+    return (" With each rate one doubling clear of a failing rate (the sensitivity analysis, "
+            "added after the first results): " + "; ".join(nets) + "; of its differences, "
+            + _differences(stable) + ".")
 
 
 def findings(study: Dict, sweep: Dict) -> str:
@@ -198,8 +207,9 @@ def _stable(study: Dict) -> str:
             swept = study["nets"][name]["arms"][key]
             if arm["base_lr"] != swept["base_lr"]:
                 parts.append(f"{arm['label']} at {arm['base_lr']:g} (swept {swept['base_lr']:g}): "
-                             f"{interval(arm['AP'])}, failed on {arm['failed']} of "
-                             f"{len(arm['seeds'])} seeds (at the swept rate {swept['failed']})")
+                             f"{interval(arm['AP'])}, failed on {_failures(arm)} of "
+                             f"{len(arm['seeds'])} seeds (at the swept rate "
+                             f"{_failures(swept)})")
         for c in net["comparisons"].values():
             a, b = _sides(c)
             again.append(f"{c['name']} {interval(c['paired']['AP'], signed=True)} "
@@ -235,11 +245,12 @@ def _flat(study: Dict) -> str:
     parts, total, flat = [], 0, 0
     for net in study["nets"].values():
         for arm in net["arms"].values():
-            trained = [s for s in arm["seeds"] if not s["failed"]]
-            total += len(trained)
-            flat += arm["flat"]
-            changes = [s["last_val_change"] for s in trained if s["last_val_change"] is not None]
-            if arm["flat"] < len(trained) and changes:
+            changes = [s["last_val_change"] for s in arm["seeds"]
+                       if not failed(s) and s["last_val_change"] is not None]
+            settled = sum(abs(change) <= tolerance for change in changes)
+            total += len(changes)
+            flat += settled
+            if settled < len(changes):
                 parts.append(f"{arm['label']} (last change {min(changes):+.3f} to "
                              f"{max(changes):+.3f})")
     last, before = _last_snapshots(study)
