@@ -25,6 +25,17 @@ def committed():
     return _load(STUDY), _load(SWEEP)
 
 
+def _every_run_trained(study):
+    """A copy of the study in which every seed of every arm trained (AP 0.3, a flat curve), and
+    those seeds."""
+    moved = copy.deepcopy(study)
+    seeds = [seed for net in moved["nets"].values() for arm in net["arms"].values()
+             for seed in arm["seeds"]]
+    for seed in seeds:
+        seed.update(diverged=False, diverged_at=None, AP=0.3, last_val_change=0.001)
+    return moved, seeds
+
+
 def _interval(mean, low, high, n=4):
     return {"n": n, "mean": mean, "low": low, "high": high, "sd": 0.01, "values": [mean] * n}
 
@@ -92,11 +103,7 @@ def test_no_prior_count_follows_the_checks(committed):
 
 def test_flatness_counts_the_runs_that_trained(committed):
     study, sweep = committed
-    moved = copy.deepcopy(study)
-    seeds = [seed for net in moved["nets"].values() for arm in net["arms"].values()
-             for seed in arm["seeds"]]
-    for seed in seeds:
-        seed.update(diverged=False, AP=0.3, last_val_change=0.001)
+    moved, seeds = _every_run_trained(study)
     total = len(seeds)
     assert f"flattened** in {total} of the {total} runs that trained" in findings(moved, sweep)
     arm = moved["nets"]["detector"]["arms"]["focal"]
@@ -170,11 +177,7 @@ def test_sweep_edges_are_named(committed):
 
 def test_divergences_at_the_swept_rate_are_counted_and_named(committed):
     study, sweep = committed
-    moved = copy.deepcopy(study)
-    runs = [seed for net in moved["nets"].values() for arm in net["arms"].values()
-            for seed in arm["seeds"]]
-    for seed in runs:
-        seed.update(diverged=False, diverged_at=None, AP=0.3)
+    moved, runs = _every_run_trained(study)
     assert (f"**No run diverged or failed at its swept rate** ({len(runs)} runs)"
             in findings(moved, sweep))
     arm = moved["nets"]["detector"]["arms"]["ce"]
@@ -189,11 +192,7 @@ def test_divergences_at_the_swept_rate_are_counted_and_named(committed):
 
 def test_the_headline_names_an_arm_that_failed_at_its_rate(committed):
     study, _ = committed
-    moved = copy.deepcopy(study)
-    for net in moved["nets"].values():
-        for arm in net["arms"].values():
-            for seed in arm["seeds"]:
-                seed.update(diverged=False, AP=0.3)
+    moved, _ = _every_run_trained(study)
     assert "failed on" not in headline_sentence(moved)
     arm = moved["nets"]["ssd"]["arms"]["focal"]
     arm["seeds"][0]["diverged"] = True
